@@ -1,0 +1,48 @@
+"""orders: schedule one-time and recurring orders, run them with PostgreSQL as the only server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+from flask_jwt_extended import JWTManager
+
+from orders.config import Settings
+from orders.db import Database, make_pool
+from orders.errors import register_error_handlers, register_jwt_errors
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the API. Nothing connects here: the pool opens its connections in the background."""
+    settings = settings or Settings()
+    app = Flask(__name__)
+    app.config.update(
+        JWT_SECRET_KEY=settings.require_jwt_secret(),
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.access_token_minutes),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=settings.refresh_token_days),
+        JWT_TOKEN_LOCATION=["headers"],
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+    )
+    app.extensions["orders.settings"] = settings
+    db = Database(
+        make_pool(
+            settings.require_database_url(),
+            settings.db_pool_min,
+            settings.db_pool_max,
+            settings.db_timeout_seconds,
+        )
+    )
+    db.open()
+    app.extensions["orders.db"] = db
+    _register(app)
+    return app
+
+
+def _register(app: Flask) -> None:
+    from orders import auth  # imported here so that importing `orders` stays cheap
+
+    jwt = JWTManager(app)
+    register_jwt_errors(jwt)
+    auth.register_jwt_callbacks(jwt)
+    register_error_handlers(app)
+    app.register_blueprint(auth.bp)

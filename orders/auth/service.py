@@ -1,0 +1,75 @@
+"""Accounts and tokens: signup, login, token issue and revocation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token
+from psycopg.errors import UniqueViolation
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from orders.auth.models import Credentials, Role, Tokens, User
+from orders.db import Q
+from orders.errors import ApiError, Conflict
+from orders.http import get_db
+
+# Checked when the email is unknown so that both failures take the same time (no enumeration).
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def create_user(creds: Credentials, role: Role = "customer") -> User:
+    params = {
+        "email": creds.email,
+        "password_hash": generate_password_hash(creds.password),
+        "role": role,
+    }
+    try:
+        with get_db().transaction(actor="signup") as conn:
+            return User(**conn.execute(Q["user_insert"], params).fetchone())
+    except UniqueViolation:
+        raise Conflict("an account with this email already exists", "email_taken") from None
+
+
+def login(creds: Credentials) -> Tokens:
+    with get_db().pool.connection() as conn:
+        row = conn.execute(Q["user_get_by_email"], {"email": creds.email}).fetchone()
+    if not check_password_hash(row["password_hash"] if row else _DUMMY_HASH, creds.password):
+        raise ApiError(401, "invalid_credentials", "invalid email or password")
+    return issue_tokens(User(**row), with_refresh=True)
+
+
+def issue_tokens(user: User, with_refresh: bool) -> Tokens:
+    identity, claims = str(user.user_id), {"role": user.role}
+    expires = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return Tokens(
+        access_token=create_access_token(identity, additional_claims=claims),
+        refresh_token=create_refresh_token(identity, additional_claims=claims)
+        if with_refresh
+        else None,
+        expires_in=int(expires.total_seconds()),
+    )
+
+
+def load_user(user_id: int) -> User | None:
+    with get_db().pool.connection() as conn:
+        row = conn.execute(Q["user_get"], {"user_id": user_id}).fetchone()
+    return User(**row) if row else None
+
+
+def revoke_token(jwt_payload: dict) -> None:
+    params = {
+        "jti": jwt_payload["jti"],
+        "user_id": int(jwt_payload["sub"]),
+        "token_type": jwt_payload["type"],
+        "expires_at": datetime.fromtimestamp(jwt_payload["exp"], UTC),
+    }
+    with get_db().transaction() as conn:
+        conn.execute(Q["revoked_token_insert"], params)
+
+
+def is_revoked(jwt_payload: dict) -> bool:
+    with get_db().pool.connection() as conn:
+        return conn.execute(Q["revoked_token_exists"], {"jti": jwt_payload["jti"]}).fetchone()[
+            "revoked"
+        ]

@@ -1,0 +1,95 @@
+"""The `orders` command: migrate the database, run the API, run workers, or all of it for dev."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from orders.config import Settings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _or_exit(check):
+    """Run `check`; a configuration or migration error becomes a one-line message and exit 1."""
+    try:
+        return check()
+    except RuntimeError as exc:  # MigrationError is a RuntimeError too
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
+def main(log_level: str) -> None:
+    """Schedule and run orders with PostgreSQL as the only server."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Apply Procrastinate's schema and every pending sql/NNNN_*.sql migration."""
+    from orders.migrate import migrate
+
+    applied = _or_exit(lambda: migrate(_or_exit(Settings().require_database_url)))
+    click.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
+def api(bind: str, workers: int) -> None:
+    """Serve the HTTP API with gunicorn (wsgi:app)."""
+    _or_exit(Settings().require_jwt_secret)  # fail here, clearly, not in every gunicorn worker
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--chdir",
+        str(PROJECT_DIR),
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+        "wsgi:app",
+    ]
+    os.execv(sys.executable, argv)  # noqa: S606 - replace this process: signals go to gunicorn
+
+
+@main.command()
+@click.option("--concurrency", default=1, show_default=True, help="Jobs run at once.")
+@click.option("--queues", default="", help="Comma-separated queues to serve (all if empty).")
+@click.option("--name", default=None, help="Worker name shown to operators.")
+def worker(concurrency: int, queues: str, name: str | None) -> None:
+    """Run a Procrastinate worker: execute orders and periodic maintenance."""
+    from tasks.app import app
+
+    _or_exit(Settings().require_database_url)
+    app.run_worker(
+        concurrency=concurrency, queues=[q for q in queues.split(",") if q] or None, name=name
+    )
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, help="HTTP port for the API.")
+def dev(port: int) -> None:
+    """Run everything locally: embedded PostgreSQL (unless DATABASE_URL is set), API, one worker."""
+    from orders.devserver import run
+
+    run(Settings(ORDERS_ENV="dev"), port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Settings, read once from the environment (see .env.example for every variable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Only ever accepted in dev/test mode; production refuses to start with it.
+DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    """Everything the API, the workers and the CLI need to know about their environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    env: Literal["production", "dev", "test"] = Field("production", alias="ORDERS_ENV")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    jwt_secret_key: str | None = Field(None, alias="JWT_SECRET_KEY")
+    access_token_minutes: int = Field(15, alias="JWT_ACCESS_TOKEN_MINUTES", gt=0)
+    refresh_token_days: int = Field(30, alias="JWT_REFRESH_TOKEN_DAYS", gt=0)
+    log_file: Path = Field(Path("logs/orders.log"), alias="ORDERS_LOG_FILE")
+    max_body_bytes: int = Field(64 * 1024, alias="ORDERS_MAX_BODY_BYTES", gt=0)
+    db_pool_min: int = Field(1, alias="DB_POOL_MIN", ge=0)
+    db_pool_max: int = Field(10, alias="DB_POOL_MAX", gt=0)
+    db_timeout_seconds: float = Field(5.0, alias="DB_TIMEOUT_SECONDS", gt=0)
+
+    def require_jwt_secret(self) -> str:
+        """The signing key; outside dev/test a missing, default or short key stops the API."""
+        if self.env in ("dev", "test"):
+            return self.jwt_secret_key or DEV_JWT_SECRET
+        key = self.jwt_secret_key or ""
+        if key == DEV_JWT_SECRET or len(key) < 32:
+            raise RuntimeError(
+                "JWT_SECRET_KEY must be set to a random value of at least 32 characters outside "
+                "dev/test mode (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+            )
+        return key
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (`orders dev` starts an embedded database)")
+        return self.database_url

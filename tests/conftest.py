@@ -1,0 +1,111 @@
+"""Fixtures: one real PostgreSQL per session, a migrated template, a fresh clone per test."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from flask.testing import FlaskClient
+from psycopg import sql
+
+from orders import create_app
+from orders.config import Settings
+from orders.migrate import migrate
+from tests.cluster import Cluster, start_cluster
+
+TEMPLATE = "orders_template"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    pg = start_cluster()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+def server_url(cluster: Cluster) -> str:
+    """postgresql://... without a database name."""
+    return cluster.url().rsplit("/", 1)[0]
+
+
+@pytest.fixture(scope="session")
+def template_db(server_url: str) -> str:
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    migrate(f"{server_url}/{TEMPLATE}")
+    return TEMPLATE
+
+
+@pytest.fixture
+def database_url(server_url: str, template_db: str) -> Iterator[str]:
+    """A database of its own for this test, cloned from the migrated template."""
+    name = f"test_{next(_counter)}"
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(name), sql.Identifier(template_db)
+            )
+        )
+    yield f"{server_url}/{name}"
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection for arranging and asserting in SQL."""
+    with psycopg.connect(database_url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
+        yield conn
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path) -> Settings:
+    return Settings(
+        ORDERS_ENV="test",
+        DATABASE_URL=database_url,
+        ORDERS_LOG_FILE=tmp_path / "orders.log",
+        DB_POOL_MIN=0,
+        DB_POOL_MAX=4,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings):
+    app = create_app(settings)
+    yield app
+    app.extensions["orders.db"].close()
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    return app.test_client()
+
+
+class Account:
+    """A signed-up user with tokens, as a client holds them."""
+
+    def __init__(self, client: FlaskClient, email: str, password: str = "correct horse battery"):  # noqa: S107
+        self.email, self.password = email, password
+        created = client.post("/auth/signup", json={"email": email, "password": password})
+        assert created.status_code == 201, created.json
+        self.user_id = created.json["user_id"]
+        tokens = client.post("/auth/login", json={"email": email, "password": password}).json
+        self.access, self.refresh = tokens["access_token"], tokens["refresh_token"]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+@pytest.fixture
+def alice(client: FlaskClient) -> Account:
+    return Account(client, "alice@example.com")
+
+
+@pytest.fixture
+def bob(client: FlaskClient) -> Account:
+    return Account(client, "bob@example.com")
