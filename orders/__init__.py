@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import Flask
 from flask_jwt_extended import JWTManager
 
+from orders.audit import configure_status_log
 from orders.config import Settings
 from orders.db import Database, make_pool
 from orders.errors import register_error_handlers, register_jwt_errors
@@ -34,15 +35,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     db.open()
     app.extensions["orders.db"] = db
+    configure_status_log(settings.log_file)
     _register(app)
     return app
 
 
 def _register(app: Flask) -> None:
-    from orders import auth  # imported here so that importing `orders` stays cheap
+    from orders import meta  # imported here so that importing `orders` stays cheap
+    from orders.auth import routes as auth
+    from orders.orders import routes as order_routes
 
     jwt = JWTManager(app)
     register_jwt_errors(jwt)
     auth.register_jwt_callbacks(jwt)
     register_error_handlers(app)
-    app.register_blueprint(auth.bp)
+    for blueprint in (auth.bp, order_routes.bp, meta.bp):
+        app.register_blueprint(blueprint)

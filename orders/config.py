@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(1, alias="DB_POOL_MIN", ge=0)
     db_pool_max: int = Field(10, alias="DB_POOL_MAX", gt=0)
     db_timeout_seconds: float = Field(5.0, alias="DB_TIMEOUT_SECONDS", gt=0)
+    max_attempts: int = Field(5, alias="ORDERS_MAX_ATTEMPTS", ge=0)
+    retry_base: int = Field(2, alias="ORDERS_RETRY_BASE_SECONDS", ge=0)
 
     def require_jwt_secret(self) -> str:
         """The signing key; outside dev/test a missing, default or short key stops the API."""

@@ -24,6 +24,11 @@ def parse_body(model: type[M]) -> M:
         raise
 
 
+def parse_query(model: type[M]) -> M:
+    """Validate the query string against `model`; unknown or bad parameters are a 422."""
+    return model.model_validate(request.args.to_dict())
+
+
 def get_db() -> Database:
     return current_app.extensions["orders.db"]
 

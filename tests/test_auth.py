@@ -8,16 +8,7 @@ import pytest
 from flask_jwt_extended import create_access_token
 
 from tests.conftest import Account
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.is_json
-    error = response.json["error"]
-    assert error["status"] == status and error["message"]
-    if code:
-        assert error["code"] == code
-    return error
+from tests.helpers import assert_error
 
 
 def test_signup_login_me_logout(client):

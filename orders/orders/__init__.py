@@ -1,0 +1,1 @@
+"""Orders: the customer-facing core (models, schedule, service, routes)."""

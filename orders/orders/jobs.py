@@ -1,0 +1,25 @@
+"""The order's Procrastinate job: deferred and cancelled on the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from orders.errors import Conflict
+from tasks.app import app
+from tasks.orders import execute_order
+
+
+def defer_execution(conn, order_id: int, run_at: datetime) -> int:
+    """Queue the order's next run on `conn`'s transaction; at most one waits per order."""
+    return execute_order.configure(
+        connection=conn, schedule_at=run_at, queueing_lock=f"order:{order_id}"
+    ).defer(order_id=order_id)
+
+
+def cancel_pending(conn, job_id: int | None) -> None:
+    """Cancel the order's waiting job; a job that is running right now is a 409."""
+    if job_id is None or app.job_manager.cancel_job_by_id(job_id, connection=conn):
+        return
+    status = app.job_manager.get_job_status(job_id, connection=conn)
+    if status.value == "doing":
+        raise Conflict("the order is executing right now; retry in a moment", "order_executing")

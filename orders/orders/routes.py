@@ -1,0 +1,83 @@
+"""Order endpoints: create, list, read, update, cancel, history. Routes only parse and delegate."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from flask_jwt_extended import jwt_required
+
+from orders.http import current_user_id, parse_body, parse_query
+from orders.openapi import documented
+from orders.orders import service
+from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage, OrderPatch
+
+bp = Blueprint("orders", __name__, url_prefix="/orders")
+
+
+@bp.post("")
+@bp.post("/create", endpoint="create_order_legacy")
+@jwt_required()
+@documented(
+    "Schedule a one-time or recurring order (Idempotency-Key header honoured)",
+    body=NewOrder,
+    response=Order,
+    status=201,
+)
+def create_order():
+    key = request.headers.get("Idempotency-Key")
+    order, created = service.schedule_order(current_user_id(), parse_body(NewOrder), key)
+    return order.model_dump(mode="json"), 201 if created else 200
+
+
+@bp.get("")
+@jwt_required()
+@documented("List the caller's orders, newest first", query=OrderFilters, response=OrderPage)
+def list_orders():
+    page = service.list_orders(current_user_id(), parse_query(OrderFilters))
+    return page.model_dump(mode="json")
+
+
+@bp.get("/<int:order_id>")
+@jwt_required()
+@documented("One of the caller's orders", response=Order)
+def get_order(order_id: int):
+    return service.get_order(current_user_id(), order_id).model_dump(mode="json")
+
+
+@bp.put("/<int:order_id>")
+@jwt_required()
+@documented(
+    "Replace an order's definition (its pending job is replaced too)", body=NewOrder, response=Order
+)
+def replace_order(order_id: int):
+    changes = parse_body(NewOrder).model_dump()
+    return service.update_order(current_user_id(), order_id, changes, replace=True).model_dump(
+        mode="json"
+    )
+
+
+@bp.patch("/<int:order_id>")
+@jwt_required()
+@documented(
+    "Change some fields, e.g. convert one-time to recurring and back",
+    body=OrderPatch,
+    response=Order,
+)
+def patch_order(order_id: int):
+    changes = parse_body(OrderPatch).model_dump(exclude_unset=True)
+    return service.update_order(current_user_id(), order_id, changes, replace=False).model_dump(
+        mode="json"
+    )
+
+
+@bp.delete("/<int:order_id>")
+@jwt_required()
+@documented("Cancel an order and its pending job", response=Order)
+def cancel_order(order_id: int):
+    return service.cancel_order(current_user_id(), order_id).model_dump(mode="json")
+
+
+@bp.get("/<int:order_id>/history")
+@jwt_required()
+@documented("The order's audit trail", response=OrderHistory)
+def order_history(order_id: int):
+    return service.order_history(current_user_id(), order_id).model_dump(mode="json")

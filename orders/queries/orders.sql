@@ -1,0 +1,82 @@
+-- name: order_reserve_id
+-- Take the next order id first, so the job can be deferred before the row is inserted.
+SELECT nextval(pg_get_serial_sequence('orders', 'order_id')) AS order_id;
+
+-- name: order_insert
+-- Create an order pointing at its already-deferred job (same transaction).
+INSERT INTO orders (order_id, user_id, order_name, payload, schedule_time, is_recurring,
+                    repeat_interval, repeat_unit, cron, timezone, max_executions, next_run_at,
+                    job_id, idempotency_key, request_hash)
+VALUES (%(order_id)s, %(user_id)s, %(order_name)s, %(payload)s, %(schedule_time)s,
+        %(is_recurring)s, %(repeat_interval)s, %(repeat_unit)s, %(cron)s, %(timezone)s,
+        %(max_executions)s, %(next_run_at)s, %(job_id)s, %(idempotency_key)s, %(request_hash)s);
+
+-- name: order_get
+-- One order of one user (someone else's order is simply not found).
+SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
+       repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
+       next_run_at, last_run_at, last_error, created_at, updated_at
+FROM orders
+WHERE order_id = %(order_id)s AND user_id = %(user_id)s;
+
+-- name: order_get_for_update
+-- Lock one order of one user for a change (the worker takes the same lock to execute it).
+SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
+       repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
+       next_run_at, last_run_at, last_error, created_at, updated_at
+FROM orders
+WHERE order_id = %(order_id)s AND user_id = %(user_id)s
+FOR UPDATE;
+
+-- name: order_get_by_idempotency_key
+-- The order an earlier request with this Idempotency-Key created, if any.
+SELECT order_id, request_hash
+FROM orders
+WHERE user_id = %(user_id)s AND idempotency_key = %(idempotency_key)s;
+
+-- name: order_list
+-- A page of a user's orders, newest first, keyset-paginated on order_id.
+SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
+       repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
+       next_run_at, last_run_at, last_error, created_at, updated_at
+FROM orders
+WHERE user_id = %(user_id)s
+  AND (%(status)s::order_status IS NULL OR status = %(status)s::order_status)
+  AND (%(is_recurring)s::boolean IS NULL OR is_recurring = %(is_recurring)s::boolean)
+  AND (%(before_id)s::bigint IS NULL OR order_id < %(before_id)s::bigint)
+ORDER BY order_id DESC
+LIMIT %(limit)s;
+
+-- name: order_update_definition
+-- Replace what the customer defines (name, schedule, recurrence, payload) and the next run.
+UPDATE orders
+SET order_name = %(order_name)s, payload = %(payload)s, schedule_time = %(schedule_time)s,
+    is_recurring = %(is_recurring)s, repeat_interval = %(repeat_interval)s,
+    repeat_unit = %(repeat_unit)s, cron = %(cron)s, timezone = %(timezone)s,
+    max_executions = %(max_executions)s, next_run_at = %(next_run_at)s,
+    job_id = %(job_id)s, updated_at = now()
+WHERE order_id = %(order_id)s;
+
+-- name: order_cancel
+-- Cancel an order; its pending job is cancelled in the same transaction.
+UPDATE orders
+SET status = 'cancelled', next_run_at = NULL, updated_at = now()
+WHERE order_id = %(order_id)s;
+
+-- name: order_events_list
+-- The audit trail of one order, oldest first.
+SELECT event_id, event_type, from_status, to_status, executions_count, job_id, actor,
+       occurred_at, details
+FROM order_events
+WHERE order_id = %(order_id)s
+ORDER BY event_id;
+
+-- name: order_events_of_transaction
+-- Status changes the current transaction made to these orders, for the JSON log after commit.
+SELECT event_id, order_id, user_id, job_id, from_status, to_status, executions_count, actor,
+       occurred_at, details
+FROM order_events
+WHERE order_id = ANY(%(order_ids)s)
+  AND txid = pg_current_xact_id()
+  AND event_type IN ('created', 'status_changed', 'deleted')
+ORDER BY event_id;

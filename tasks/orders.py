@@ -1,0 +1,146 @@
+"""execute_order: run one order exactly once in effect, on top of at-least-once jobs.
+
+One transaction per run: lock the order row, drop stale jobs, mark it processing, place it,
+record the execution, then complete it or defer its next run. A duplicate of the job waits
+on the row lock and then finds the order pointing at another job, so it does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from procrastinate import JobContext, RetryStrategy
+from psycopg.rows import dict_row
+
+from orders import audit
+from orders.config import Settings
+from orders.db import Q
+from orders.orders.schedule import recurrence_of
+from tasks.app import app
+
+log = logging.getLogger(__name__)
+
+
+class OrderRetry(RetryStrategy):
+    """Exponential backoff; limits come from the environment when the worker runs."""
+
+    def __init__(self, settings: Settings | None = None):
+        settings = settings or Settings()
+        super().__init__(max_attempts=settings.max_attempts, exponential_wait=settings.retry_base)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _one(cur, query: str, **params) -> dict | None:
+    return await (await cur.execute(Q[query], params)).fetchone()
+
+
+async def _all(cur, query: str, **params) -> list[dict]:
+    return await (await cur.execute(Q[query], params)).fetchall()
+
+
+@app.task(name="execute_order", queue="orders", pass_context=True, retry=OrderRetry())
+async def execute_order(context: JobContext, order_id: int) -> None:
+    """Run the order's due execution if this job is still the order's job."""
+    job, worker = context.job, context.worker_name or "worker"
+    async with app.connector.pool.connection() as conn:
+        try:
+            events = await _run(conn, job, worker, order_id)
+        except Exception as exc:
+            events = await _record_failure(conn, job, worker, order_id, exc)
+            audit.log_status_changes(events)
+            raise  # the retry strategy decides what happens next
+    audit.log_status_changes(events)
+
+
+async def _run(conn, job, worker: str, order_id: int) -> list[dict]:
+    started = now()
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(Q["session_set_actor"], {"actor": f"worker:{worker}"})
+        order = await (
+            await cur.execute(Q["order_lock_for_execution"], {"order_id": order_id})
+        ).fetchone()
+        if order is None or order["job_id"] != job.id or order["status"] != "scheduled":
+            log.info("job %s for order %s is stale; nothing to do", job.id, order_id)
+            return []
+        await cur.execute(Q["order_mark_processing"], {"order_id": order_id, "now": started})
+        await place_order(cur, order)
+        await _record_execution(cur, order, job, worker, started)
+        await _finish_run(conn, cur, order)
+        return await (
+            await cur.execute(Q["order_events_of_transaction"], {"order_ids": [order_id]})
+        ).fetchall()
+
+
+async def place_order(cur, order: dict) -> None:
+    """Performing an order = handing it over: a NOTIFY on channel `order_placed`, on commit."""
+    await cur.execute(Q["order_place_notify"], {"order_id": order["order_id"]})
+
+
+async def _record_execution(cur, order: dict, job, worker: str, started: datetime) -> None:
+    await cur.execute(
+        Q["order_execution_insert"],
+        {
+            "order_id": order["order_id"],
+            "run_number": order["executions_count"] + 1,
+            "job_id": job.id,
+            "scheduled_for": order["next_run_at"],
+            "started_at": started,
+            "finished_at": now(),
+            "worker": worker,
+            "attempts": job.attempts + 1,
+            "outcome": "succeeded",
+            "error": None,
+        },
+    )
+
+
+async def _finish_run(conn, cur, order: dict) -> None:
+    done = order["executions_count"] + 1
+    recurrence = recurrence_of(order)
+    last = recurrence is None or (
+        order["max_executions"] is not None and done >= order["max_executions"]
+    )
+    next_run_at = None if last else recurrence.next_after(order["next_run_at"], now())
+    next_job = None
+    if next_run_at is not None:
+        next_job = await execute_order.configure(
+            connection=conn, schedule_at=next_run_at, queueing_lock=f"order:{order['order_id']}"
+        ).defer_async(order_id=order["order_id"])
+    await cur.execute(
+        Q["order_complete_run"],
+        {
+            "order_id": order["order_id"],
+            "status": "completed" if last else "scheduled",
+            "ran_for": order["next_run_at"],
+            "next_run_at": next_run_at,
+            "job_id": next_job or order["job_id"],
+            "now": now(),
+        },
+    )
+
+
+async def _record_failure(conn, job, worker: str, order_id: int, exc: Exception) -> list[dict]:
+    """Keep the error on the order; when no retry is left, the order becomes failed."""
+    final = execute_order.retry_strategy.get_retry_decision(exception=exc, job=job) is None
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(Q["session_set_actor"], {"actor": f"worker:{worker}"})
+        await cur.execute(
+            Q["session_set_reason"], {"reason": f"attempt {job.attempts + 1} failed: {exc!r}"[:500]}
+        )
+        await cur.execute(
+            Q["order_record_failure"],
+            {
+                "order_id": order_id,
+                "job_id": job.id,
+                "status": "failed" if final else "scheduled",
+                "error": repr(exc)[:2000],
+                "now": now(),
+            },
+        )
+        return await (
+            await cur.execute(Q["order_events_of_transaction"], {"order_ids": [order_id]})
+        ).fetchall()
