@@ -69,17 +69,15 @@ def api(bind: str, workers: int) -> None:
 
 
 @main.command()
-@click.option("--concurrency", default=1, show_default=True, help="Jobs run at once.")
+@click.option("--concurrency", default=4, show_default=True, help="Jobs run at once.")
 @click.option("--queues", default="", help="Comma-separated queues to serve (all if empty).")
 @click.option("--name", default=None, help="Worker name shown to operators.")
 def worker(concurrency: int, queues: str, name: str | None) -> None:
     """Run a Procrastinate worker: execute orders and periodic maintenance."""
-    from tasks.app import app
+    from tasks.worker import run_worker
 
     _or_exit(Settings().require_database_url)
-    app.run_worker(
-        concurrency=concurrency, queues=[q for q in queues.split(",") if q] or None, name=name
-    )
+    run_worker(concurrency, [q for q in queues.split(",") if q] or None, name)
 
 
 @main.command()

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     db_timeout_seconds: float = Field(5.0, alias="DB_TIMEOUT_SECONDS", gt=0)
     max_attempts: int = Field(5, alias="ORDERS_MAX_ATTEMPTS", ge=0)
     retry_base: int = Field(2, alias="ORDERS_RETRY_BASE_SECONDS", ge=0)
+    poll_seconds: float = Field(5.0, alias="ORDERS_WORKER_POLL_SECONDS", gt=0)
+    heartbeat_seconds: float = Field(5.0, alias="ORDERS_WORKER_HEARTBEAT_SECONDS", gt=0)
+    stalled_after_seconds: float = Field(20.0, alias="ORDERS_STALLED_AFTER_SECONDS", gt=0)
+    shutdown_timeout_seconds: float = Field(30.0, alias="ORDERS_SHUTDOWN_TIMEOUT_SECONDS", gt=0)
+    stuck_orders_cron: str = Field("* * * * *", alias="ORDERS_STUCK_ORDERS_CRON")
+    stuck_grace_seconds: float = Field(30.0, alias="ORDERS_STUCK_GRACE_SECONDS", ge=0)
+    job_retention_hours: int = Field(168, alias="ORDERS_JOB_RETENTION_HOURS", ge=1)
 
     def require_jwt_secret(self) -> str:
         """The signing key; outside dev/test a missing, default or short key stops the API."""

@@ -1,18 +1,86 @@
-"""Periodic housekeeping; Procrastinate's periodic defer runs each tick once across workers."""
+"""Periodic housekeeping. Procrastinate defers each periodic tick once, however many workers run.
+
+Schedules are read from the environment when the worker imports this module.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from psycopg.rows import dict_row
+
+from orders.config import Settings
 from orders.db import Q
 from tasks.app import app
+from tasks.orders import execute_order
 
 log = logging.getLogger(__name__)
+settings = Settings()
+STUCK_BATCH = 500
+
+
+@app.periodic(cron="* * * * * */5")  # every 5 seconds
+@app.task(queue="maintenance", name="recover_stalled_jobs")
+async def recover_stalled_jobs(timestamp: int) -> int:
+    """Retry jobs left 'doing' by workers whose heartbeat stopped (killed, frozen, cut off)."""
+    stalled = list(
+        await app.job_manager.get_stalled_jobs(
+            seconds_since_heartbeat=settings.stalled_after_seconds
+        )
+    )
+    for job in stalled:
+        log.warning("retrying job %s (%s): its worker stopped heartbeating", job.id, job.task_name)
+        await app.job_manager.retry_job(job)
+    return len(stalled)
+
+
+@app.periodic(cron=settings.stuck_orders_cron)
+@app.task(queue="maintenance", name="recover_stuck_orders")
+async def recover_stuck_orders(timestamp: int) -> int:
+    """Re-defer due orders whose job vanished, failed or was cancelled behind the app's back."""
+    now = datetime.now(UTC)
+    params = {
+        "overdue_before": now - timedelta(seconds=settings.stuck_grace_seconds),
+        "limit": STUCK_BATCH,
+    }
+    async with (
+        app.connector.pool.connection() as conn,
+        conn.transaction(),
+        conn.cursor(row_factory=dict_row) as cur,
+    ):
+        await cur.execute(Q["session_set_actor"], {"actor": "worker:recover_stuck_orders"})
+        stuck = await (await cur.execute(Q["order_list_stuck"], params)).fetchall()
+        for order in stuck:
+            await _requeue(conn, cur, order, now)
+    return len(stuck)
+
+
+async def _requeue(conn, cur, order: dict, now: datetime) -> None:
+    reason = f"stuck-order recovery: job {order['job_id']} was {order['job_status']}"
+    await cur.execute(Q["session_set_reason"], {"reason": reason})
+    job_id = await execute_order.configure(
+        connection=conn, schedule_at=now, queueing_lock=f"order:{order['order_id']}"
+    ).defer_async(order_id=order["order_id"])
+    await cur.execute(
+        Q["order_set_job"], {"order_id": order["order_id"], "job_id": job_id, "now": now}
+    )
+    log.warning("order %s re-deferred as job %s (%s)", order["order_id"], job_id, reason)
+
+
+@app.periodic(cron="7 * * * *")
+@app.task(queue="maintenance", name="prune_finished_jobs")
+async def prune_finished_jobs(timestamp: int) -> int:
+    """Delete finished Procrastinate jobs after the retention period (orders keep history)."""
+    cutoff = datetime.fromtimestamp(timestamp, UTC) - timedelta(hours=settings.job_retention_hours)
+    async with app.connector.pool.connection() as conn:
+        cursor = await conn.execute(Q["job_prune_finished"], {"cutoff": cutoff})
+    log.info("pruned %d finished jobs", cursor.rowcount)
+    return cursor.rowcount
 
 
 @app.periodic(cron="17 * * * *")
-@app.task(queue="maintenance")
+@app.task(queue="maintenance", name="prune_revoked_tokens")
 async def prune_revoked_tokens(timestamp: int) -> int:
     """Delete revoked-token rows past their expiry; `timestamp` is the tick it runs for."""
     async with app.connector.pool.connection() as conn:

@@ -80,7 +80,9 @@ async def place_order(cur, order: dict) -> None:
     await cur.execute(Q["order_place_notify"], {"order_id": order["order_id"]})
 
 
-async def _record_execution(cur, order: dict, job, worker: str, started: datetime) -> None:
+async def _record_execution(
+    cur, order: dict, job, worker: str, started: datetime, error: str | None = None
+) -> None:
     await cur.execute(
         Q["order_execution_insert"],
         {
@@ -92,8 +94,8 @@ async def _record_execution(cur, order: dict, job, worker: str, started: datetim
             "finished_at": now(),
             "worker": worker,
             "attempts": job.attempts + 1,
-            "outcome": "succeeded",
-            "error": None,
+            "outcome": "failed" if error else "succeeded",
+            "error": error,
         },
     )
 
@@ -124,23 +126,26 @@ async def _finish_run(conn, cur, order: dict) -> None:
 
 
 async def _record_failure(conn, job, worker: str, order_id: int, exc: Exception) -> list[dict]:
-    """Keep the error on the order; when no retry is left, the order becomes failed."""
+    """Keep the error on the order; when no retry is left, the run and the order are failed."""
     final = execute_order.retry_strategy.get_retry_decision(exception=exc, job=job) is None
+    error = repr(exc)[:2000]
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        order = await _one(cur, "order_lock_for_execution", order_id=order_id)
+        if order is None or order["job_id"] != job.id:
+            return []
         await cur.execute(Q["session_set_actor"], {"actor": f"worker:{worker}"})
-        await cur.execute(
-            Q["session_set_reason"], {"reason": f"attempt {job.attempts + 1} failed: {exc!r}"[:500]}
-        )
+        reason = f"attempt {job.attempts + 1} failed: {error}"[:500]
+        await cur.execute(Q["session_set_reason"], {"reason": reason})
+        if final:
+            await _record_execution(cur, order, job, worker, now(), error)
         await cur.execute(
             Q["order_record_failure"],
             {
                 "order_id": order_id,
                 "job_id": job.id,
                 "status": "failed" if final else "scheduled",
-                "error": repr(exc)[:2000],
+                "error": error,
                 "now": now(),
             },
         )
-        return await (
-            await cur.execute(Q["order_events_of_transaction"], {"order_ids": [order_id]})
-        ).fetchall()
+        return await _all(cur, "order_events_of_transaction", order_ids=[order_id])

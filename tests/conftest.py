@@ -109,3 +109,13 @@ def alice(client: FlaskClient) -> Account:
 @pytest.fixture
 def bob(client: FlaskClient) -> Account:
     return Account(client, "bob@example.com")
+
+
+@pytest.fixture
+def workers(database_url, settings, tmp_path):
+    """Real `orders worker` processes; all stopped at the end of the test."""
+    from tests.workers import Workers
+
+    pool = Workers(database_url, settings.log_file, tmp_path)
+    yield pool
+    pool.stop_all()

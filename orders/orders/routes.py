@@ -81,3 +81,10 @@ def cancel_order(order_id: int):
 @documented("The order's audit trail", response=OrderHistory)
 def order_history(order_id: int):
     return service.order_history(current_user_id(), order_id).model_dump(mode="json")
+
+
+@bp.post("/<int:order_id>/retry")
+@jwt_required()
+@documented("Re-queue a failed order, due now", response=Order)
+def retry_order(order_id: int):
+    return service.retry_order(current_user_id(), order_id).model_dump(mode="json")

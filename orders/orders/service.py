@@ -208,3 +208,20 @@ def cancel_order(user_id: int, order_id: int) -> Order:
         order, events = _load(conn, user_id, order_id), audit.transaction_events(conn, [order_id])
     audit.log_status_changes(events)
     return order
+
+
+def retry_order(user_id: int, order_id: int) -> Order:
+    """Put a failed order back in the queue, due now, with a fresh job."""
+    with get_db().transaction(actor=f"user:{user_id}") as conn:
+        current = _load(conn, user_id, order_id, lock=True)
+        if current.status != "failed":
+            raise Conflict(
+                f"only failed orders can be retried; this one is {current.status}",
+                "order_not_failed",
+            )
+        now = datetime.now(UTC)
+        job_id = jobs.defer_execution(conn, order_id, now)
+        conn.execute(Q["order_retry_failed"], {"order_id": order_id, "job_id": job_id, "now": now})
+        order, events = _load(conn, user_id, order_id), audit.transaction_events(conn, [order_id])
+    audit.log_status_changes(events)
+    return order

@@ -80,3 +80,25 @@ WHERE order_id = ANY(%(order_ids)s)
   AND txid = pg_current_xact_id()
   AND event_type IN ('created', 'status_changed', 'deleted')
 ORDER BY event_id;
+
+-- name: order_list_stuck
+-- Scheduled orders overdue by the grace period whose job is missing, failed or cancelled.
+SELECT o.order_id, o.job_id, coalesce(j.status::text, 'missing') AS job_status
+FROM orders o
+LEFT JOIN procrastinate_jobs j ON j.id = o.job_id
+WHERE o.status = 'scheduled'
+  AND o.next_run_at <= %(overdue_before)s
+  AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing'))
+ORDER BY o.next_run_at
+LIMIT %(limit)s
+FOR UPDATE OF o SKIP LOCKED;
+
+-- name: order_set_job
+-- Point an order at the job that will run it next.
+UPDATE orders SET job_id = %(job_id)s, updated_at = %(now)s WHERE order_id = %(order_id)s;
+
+-- name: order_retry_failed
+-- Put a failed order back in the schedule, due now; its new job is deferred alongside.
+UPDATE orders
+SET status = 'scheduled', next_run_at = %(now)s, job_id = %(job_id)s, updated_at = %(now)s
+WHERE order_id = %(order_id)s;

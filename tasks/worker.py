@@ -1,0 +1,91 @@
+"""The worker process: Procrastinate's worker, woken exactly when the next job is due.
+
+Procrastinate wakes on NOTIFY when a job is inserted, but a job scheduled for later is only
+noticed by polling (5 s by default). This worker also keeps an alarm: it asks the database
+when the earliest waiting job is due (one indexed query) and sleeps until then. It re-asks
+after each alarm and whenever a job is inserted (debounced), so the database sees at most a
+few cheap queries per second per worker, and far fewer when idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from procrastinate import utils, worker
+from psycopg.rows import dict_row
+
+from orders.audit import configure_status_log
+from orders.config import Settings
+from orders.db import Q
+from tasks.app import app
+
+log = logging.getLogger(__name__)
+DEBOUNCE_SECONDS = 0.05  # a burst of inserted jobs costs one due-time query, not one each
+
+
+class DueTimeWorker(worker.Worker):
+    """A Procrastinate worker with an alarm set for the next due job."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._rearm = asyncio.Event()
+
+    def _start_side_tasks(self):
+        return [*super()._start_side_tasks(), asyncio.create_task(self._alarm(), name="alarm")]
+
+    async def _handle_notification(self, *, channel, notification):
+        await super()._handle_notification(channel=channel, notification=notification)
+        if notification["type"] == "job_inserted":
+            self._rearm.set()
+
+    async def _alarm(self) -> None:
+        while True:
+            self._rearm.clear()
+            due_in = await self._next_due_in()
+            wait = self.fetch_job_polling_interval if due_in is None else due_in
+            rang = await _sleep_unless(self._rearm, min(wait, self.fetch_job_polling_interval))
+            if rang and due_in is not None:
+                self._new_job_event.set()
+            else:
+                await asyncio.sleep(DEBOUNCE_SECONDS)
+
+    async def _next_due_in(self) -> float | None:
+        queues = list(self.queues) if self.queues else None
+        async with self.app.connector.pool.connection() as conn:
+            cursor = await conn.cursor(row_factory=dict_row).execute(
+                Q["job_next_due_in"], {"queues": queues}
+            )
+            row = await cursor.fetchone()
+        return None if row["seconds"] is None else max(row["seconds"], 0.0)
+
+
+async def _sleep_unless(event: asyncio.Event, seconds: float) -> bool:
+    """Sleep `seconds`; True if the time ran out, False if `event` was set first."""
+    timer = asyncio.ensure_future(asyncio.sleep(seconds))
+    await utils.wait_any(timer, event.wait())
+    return timer.done() and not timer.cancelled()
+
+
+def run_worker(
+    concurrency: int, queues: list[str] | None, name: str | None, settings: Settings | None = None
+) -> None:
+    """Run one worker process until SIGTERM/SIGINT (graceful, bounded by the shutdown timeout)."""
+    settings = settings or Settings()
+    configure_status_log(settings.log_file)
+    app.perform_import_paths()  # registers the order and maintenance tasks
+
+    async def main() -> None:
+        async with app.open_async():
+            await DueTimeWorker(
+                app=app,
+                queues=queues,
+                name=name,
+                concurrency=concurrency,
+                fetch_job_polling_interval=settings.poll_seconds,
+                update_heartbeat_interval=settings.heartbeat_seconds,
+                stalled_worker_timeout=settings.stalled_after_seconds,
+                shutdown_graceful_timeout=settings.shutdown_timeout_seconds,
+            ).run()
+
+    asyncio.run(main())

@@ -1,0 +1,235 @@
+"""Workers execute orders exactly once in effect: recurrence, stale jobs, retries, recovery."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+from tests.helpers import in_, jobs_of
+from tests.workers import wait_until
+
+ORDER_STATUS = "SELECT status, executions_count, last_error FROM orders WHERE order_id = %(id)s"
+EXECUTIONS = (
+    "SELECT run_number, outcome, scheduled_for, started_at, worker FROM order_executions"
+    " WHERE order_id = %(id)s ORDER BY execution_id"
+)
+
+
+def create(client, account, **fields) -> dict:
+    body = {"order_name": "soap", "schedule_time": in_(0.5)} | fields
+    response = client.post("/orders", json=body, headers=account.headers)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def log_lines(path, order_id: int, count: int, timeout: float = 10) -> list[dict]:
+    """The order's JSON log lines, once `count` of them were written (after each commit)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [json.loads(x) for x in path.read_text().splitlines()]
+        mine = [line for line in lines if line["order_id"] == order_id]
+        if len(mine) >= count or time.monotonic() > deadline:
+            return mine
+        time.sleep(0.05)
+
+
+def status_is(status: str):
+    return lambda rows: rows and rows[0]["status"] == status
+
+
+def fail_executions_of(db, order_id: int) -> None:
+    """Fault injection in the database: successful runs of this order raise."""
+    db.execute("""CREATE OR REPLACE FUNCTION fail_run() RETURNS trigger LANGUAGE plpgsql AS
+                  $$ BEGIN RAISE EXCEPTION 'provider unreachable'; END $$""")
+    db.execute(f"""CREATE TRIGGER fail_run BEFORE INSERT ON order_executions FOR EACH ROW
+                   WHEN (NEW.order_id = {int(order_id)} AND NEW.outcome = 'succeeded')
+                   EXECUTE FUNCTION fail_run()""")
+
+
+def slow_executions(db, seconds: float, times: int = 1) -> None:
+    """Fault injection: the next `times` runs hang for `seconds` inside their transaction."""
+    db.execute("CREATE TABLE slow_budget (n int)")
+    db.execute("INSERT INTO slow_budget VALUES (%s)", (times,))
+    db.execute(f"""CREATE FUNCTION slow_run() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN
+                     IF (SELECT n FROM slow_budget) > 0 THEN
+                       PERFORM pg_sleep({float(seconds)});
+                     END IF;
+                     RETURN NEW;
+                   END $$""")
+    db.execute(
+        "CREATE TRIGGER slow_run BEFORE INSERT ON order_executions FOR EACH ROW "
+        "EXECUTE FUNCTION slow_run()"
+    )
+
+
+def test_one_time_order_runs_once_and_completes(client, db, alice, workers, database_url, settings):
+    """Due in half a second: executed once, completed, audited and logged by the worker."""
+    order = create(client, alice)
+    workers.start("w1")
+
+    wait_until(database_url, ORDER_STATUS, status_is("completed"), params={"id": order["order_id"]})
+
+    runs = db.execute(EXECUTIONS, {"id": order["order_id"]}).fetchall()
+    events = db.execute(
+        "SELECT from_status, to_status, actor FROM order_events "
+        "WHERE order_id = %s ORDER BY event_id",
+        (order["order_id"],),
+    ).fetchall()
+    lines = log_lines(settings.log_file, order["order_id"], count=3)
+    assert [(r["run_number"], r["outcome"], r["worker"]) for r in runs] == [(1, "succeeded", "w1")]
+    assert [(e["from_status"], e["to_status"]) for e in events] == [
+        (None, "scheduled"),
+        ("scheduled", "processing"),
+        ("processing", "completed"),
+    ]
+    assert events[-1]["actor"] == "worker:w1"
+    assert [(line["from"], line["to"]) for line in lines] == [
+        (None, "scheduled"),
+        ("scheduled", "processing"),
+        ("processing", "completed"),
+    ]
+
+
+def test_recurring_order_runs_max_executions_times_without_drift(
+    client, db, alice, workers, database_url
+):
+    """Every second, 4 times: 4 runs, each scheduled exactly 1 s after the previous slot."""
+    workers.start("w1")
+    order = create(
+        client, alice, is_recurring=True, repeat_interval=1, repeat_unit="seconds", max_executions=4
+    )
+
+    wait_until(database_url, ORDER_STATUS, status_is("completed"), params={"id": order["order_id"]})
+
+    runs = db.execute(EXECUTIONS, {"id": order["order_id"]}).fetchall()
+    slots = [r["scheduled_for"] for r in runs]
+    assert [r["run_number"] for r in runs] == [1, 2, 3, 4]
+    assert [(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)] == [1, 1, 1]
+    assert db.execute(ORDER_STATUS, {"id": order["order_id"]}).fetchone()["executions_count"] == 4
+    assert max((r["started_at"] - r["scheduled_for"]).total_seconds() for r in runs) < 1.0
+
+
+def test_duplicate_and_stale_jobs_do_nothing(client, db, alice, workers, database_url, app):
+    """A second job for the same order (at-least-once delivery) executes nothing."""
+    from tasks.orders import execute_order
+
+    order = create(client, alice, schedule_time=in_(1))
+    with app.extensions["orders.db"].transaction() as conn:
+        execute_order.configure(connection=conn, schedule_at=None).defer(order_id=order["order_id"])
+    workers.start("w1")
+
+    wait_until(database_url, ORDER_STATUS, status_is("completed"), params={"id": order["order_id"]})
+    wait_until(
+        database_url,
+        "SELECT status FROM procrastinate_jobs WHERE status IN ('todo', 'doing')",
+        lambda rows: not rows,
+    )
+
+    assert len(db.execute(EXECUTIONS, {"id": order["order_id"]}).fetchall()) == 1
+    assert sorted(j["status"] for j in jobs_of(db, order["order_id"])) == ["succeeded"] * 2
+
+
+def test_retries_exhausted_mark_the_order_failed_and_retry_endpoint_requeues(
+    client, db, alice, workers, database_url
+):
+    """A run that keeps failing ends failed with its error; POST /retry runs it again."""
+    order = create(client, alice)
+    fail_executions_of(db, order["order_id"])
+    workers.start("w1")
+
+    wait_until(database_url, ORDER_STATUS, status_is("failed"), params={"id": order["order_id"]})
+    shown = client.get(f"/orders/{order['order_id']}", headers=alice.headers).json
+    db.execute("DROP TRIGGER fail_run ON order_executions")
+    retried = client.post(f"/orders/{order['order_id']}/retry", headers=alice.headers)
+    wait_until(database_url, ORDER_STATUS, status_is("completed"), params={"id": order["order_id"]})
+
+    assert "provider unreachable" in shown["last_error"]
+    assert retried.status_code == 200 and retried.json["status"] == "scheduled"
+    runs = db.execute(EXECUTIONS, {"id": order["order_id"]}).fetchall()
+    assert [(r["run_number"], r["outcome"]) for r in runs] == [(1, "failed"), (1, "succeeded")]
+    attempts = db.execute(
+        "SELECT details->>'reason' AS reason FROM order_events WHERE "
+        "order_id = %s AND details ? 'reason'",
+        (order["order_id"],),
+    ).fetchall()
+    assert len(attempts) == 3  # max_attempts=2 retries: 3 attempts, each error kept
+    again = client.post(f"/orders/{order['order_id']}/retry", headers=alice.headers)
+    assert again.status_code == 409
+
+
+def test_stuck_order_is_requeued_after_its_job_is_deleted(client, db, alice, workers, database_url):
+    """An operator deletes the job row in SQL; the periodic recovery re-defers the order once."""
+    order = create(client, alice, schedule_time=in_(-1))
+    db.execute("DELETE FROM procrastinate_jobs WHERE id = %s", (order["job_id"],))
+    workers.start("w1")
+
+    wait_until(
+        database_url,
+        ORDER_STATUS,
+        status_is("completed"),
+        timeout=30,
+        params={"id": order["order_id"]},
+    )
+
+    reasons = db.execute(
+        "SELECT details->>'reason' AS reason, actor FROM order_events "
+        "WHERE order_id = %s AND details ? 'reason'",
+        (order["order_id"],),
+    ).fetchall()
+    assert len(db.execute(EXECUTIONS, {"id": order["order_id"]}).fetchall()) == 1
+    assert reasons == [
+        {
+            "reason": "stuck-order recovery: job None was missing",
+            "actor": "worker:recover_stuck_orders",
+        }
+    ]
+
+
+def test_sigkilled_worker_job_is_executed_once_by_another(client, db, alice, workers, database_url):
+    """A worker killed mid-run: its job is retried elsewhere within 60 s, executed once."""
+    slow_executions(db, seconds=3, times=1)
+    workers.start("victim")
+    order = create(client, alice)
+    wait_until(
+        database_url,
+        "SELECT 1 FROM procrastinate_jobs WHERE id = %(job)s AND status = 'doing'",
+        bool,
+        params={"job": order["job_id"]},
+    )
+    db.execute("UPDATE slow_budget SET n = 0")
+
+    workers.kill("victim")
+    killed_at = time.monotonic()
+    workers.start("rescuer")
+    wait_until(
+        database_url,
+        ORDER_STATUS,
+        status_is("completed"),
+        timeout=60,
+        params={"id": order["order_id"]},
+    )
+
+    assert time.monotonic() - killed_at < 60
+    runs = db.execute(EXECUTIONS, {"id": order["order_id"]}).fetchall()
+    assert [(r["run_number"], r["worker"]) for r in runs] == [(1, "rescuer")]
+
+
+def test_sigterm_lets_the_running_order_finish(client, db, alice, workers, database_url):
+    """Graceful shutdown: the in-flight run completes before the worker exits."""
+    slow_executions(db, seconds=2, times=1)
+    workers.start("w1")
+    order = create(client, alice)
+    wait_until(
+        database_url,
+        "SELECT 1 FROM procrastinate_jobs WHERE id = %(job)s AND status = 'doing'",
+        bool,
+        params={"job": order["job_id"]},
+    )
+
+    workers.signal("w1", signal.SIGTERM)
+    code = workers.wait("w1", timeout=30)
+
+    assert code == 0
+    assert db.execute(ORDER_STATUS, {"id": order["order_id"]}).fetchone()["status"] == "completed"
