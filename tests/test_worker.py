@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import signal
 import time
+from itertools import pairwise
+
+from psycopg import sql
 
 from tests.helpers import in_, jobs_of
 from tests.workers import wait_until
@@ -42,22 +45,26 @@ def fail_executions_of(db, order_id: int) -> None:
     """Fault injection in the database: successful runs of this order raise."""
     db.execute("""CREATE OR REPLACE FUNCTION fail_run() RETURNS trigger LANGUAGE plpgsql AS
                   $$ BEGIN RAISE EXCEPTION 'provider unreachable'; END $$""")
-    db.execute(f"""CREATE TRIGGER fail_run BEFORE INSERT ON order_executions FOR EACH ROW
-                   WHEN (NEW.order_id = {int(order_id)} AND NEW.outcome = 'succeeded')
-                   EXECUTE FUNCTION fail_run()""")
+    db.execute(
+        sql.SQL("""CREATE TRIGGER fail_run BEFORE INSERT ON order_executions FOR EACH ROW
+                   WHEN (NEW.order_id = {} AND NEW.outcome = 'succeeded')
+                   EXECUTE FUNCTION fail_run()""").format(sql.Literal(order_id))
+    )
 
 
 def slow_executions(db, seconds: float, times: int = 1) -> None:
     """Fault injection: the next `times` runs hang for `seconds` inside their transaction."""
     db.execute("CREATE TABLE slow_budget (n int)")
     db.execute("INSERT INTO slow_budget VALUES (%s)", (times,))
-    db.execute(f"""CREATE FUNCTION slow_run() RETURNS trigger LANGUAGE plpgsql AS $$
+    db.execute(
+        sql.SQL("""CREATE FUNCTION slow_run() RETURNS trigger LANGUAGE plpgsql AS $$
                    BEGIN
                      IF (SELECT n FROM slow_budget) > 0 THEN
-                       PERFORM pg_sleep({float(seconds)});
+                       PERFORM pg_sleep({});
                      END IF;
                      RETURN NEW;
-                   END $$""")
+                   END $$""").format(sql.Literal(seconds))
+    )
     db.execute(
         "CREATE TRIGGER slow_run BEFORE INSERT ON order_executions FOR EACH ROW "
         "EXECUTE FUNCTION slow_run()"
@@ -106,7 +113,7 @@ def test_recurring_order_runs_max_executions_times_without_drift(
     runs = db.execute(EXECUTIONS, {"id": order["order_id"]}).fetchall()
     slots = [r["scheduled_for"] for r in runs]
     assert [r["run_number"] for r in runs] == [1, 2, 3, 4]
-    assert [(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)] == [1, 1, 1]
+    assert [(b - a).total_seconds() for a, b in pairwise(slots)] == [1, 1, 1]
     assert db.execute(ORDER_STATUS, {"id": order["order_id"]}).fetchone()["executions_count"] == 4
     assert max((r["started_at"] - r["scheduled_for"]).total_seconds() for r in runs) < 1.0
 
