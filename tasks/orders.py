@@ -59,20 +59,17 @@ async def execute_order(context: JobContext, order_id: int) -> None:
 async def _run(conn, job, worker: str, order_id: int) -> list[dict]:
     started = now()
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(Q["session_set_actor"], {"actor": f"worker:{worker}"})
-        order = await (
-            await cur.execute(Q["order_lock_for_execution"], {"order_id": order_id})
-        ).fetchone()
+        await cur.execute(Q["session_begin_run"], {"actor": f"worker:{worker}"})
+        order = await _one(cur, "order_lock_for_execution", order_id=order_id)
         if order is None or order["job_id"] != job.id or order["status"] != "scheduled":
             log.info("job %s for order %s is stale; nothing to do", job.id, order_id)
             return []
-        await cur.execute(Q["order_mark_processing"], {"order_id": order_id, "now": started})
-        await place_order(cur, order)
-        await _record_execution(cur, order, job, worker, started)
-        await _finish_run(conn, cur, order)
-        return await (
-            await cur.execute(Q["order_events_of_transaction"], {"order_ids": [order_id]})
-        ).fetchall()
+        async with conn.pipeline():  # the writes below need no answer: one round trip
+            await cur.execute(Q["order_mark_processing"], {"order_id": order_id, "now": started})
+            await place_order(cur, order)
+            await _record_execution(cur, order, job, worker, started)
+            await _finish_run(conn, cur, order)
+            return await _all(cur, "order_events_of_transaction", order_ids=[order_id])
 
 
 async def place_order(cur, order: dict) -> None:

@@ -5,3 +5,11 @@ SELECT set_config('orders.actor', %(actor)s, true)
 -- name: session_set_reason
 -- Tell the audit trigger why this transaction changes orders (recorded in details.reason).
 SELECT set_config('orders.reason', %(reason)s, true)
+
+-- name: session_begin_run
+-- A worker's run: name the actor for the audit trigger, and commit without waiting for the
+-- WAL flush. Safe: Procrastinate's synchronous finish_job commit comes after and flushes the
+-- WAL past this transaction; if the server crashes before that, the job is still 'doing' and
+-- is retried, and the run happens once.
+SELECT set_config('orders.actor', %(actor)s, true),
+       set_config('synchronous_commit', 'off', true)
