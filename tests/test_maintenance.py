@@ -1,0 +1,48 @@
+"""Housekeeping queries: finished jobs are pruned, order history stays."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from orders.db import Q
+from tests.helpers import in_
+
+
+def test_prune_deletes_old_finished_jobs_only(client, db, alice):
+    """A job finished long ago goes; a waiting job and the orders' own history stay."""
+    old = client.post(
+        "/orders", json={"order_name": "old", "schedule_time": in_(60)}, headers=alice.headers
+    ).json
+    live = client.post(
+        "/orders", json={"order_name": "live", "schedule_time": in_(60)}, headers=alice.headers
+    ).json
+    db.execute("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", (old["job_id"],))
+    db.execute("UPDATE procrastinate_events SET at = now() - interval '10 days'")
+
+    deleted = db.execute(
+        Q["job_prune_finished"], {"cutoff": datetime.now(UTC) - timedelta(days=7)}
+    ).rowcount
+
+    remaining = [r["id"] for r in db.execute("SELECT id FROM procrastinate_jobs")]
+    orders = db.execute("SELECT order_id, job_id FROM orders ORDER BY order_id").fetchall()
+    assert deleted == 1 and remaining == [live["job_id"]]
+    assert orders == [
+        {"order_id": old["order_id"], "job_id": None},
+        {"order_id": live["order_id"], "job_id": live["job_id"]},
+    ]
+    assert db.execute("SELECT count(*) AS n FROM order_events").fetchone()["n"] == 2
+
+
+def test_next_due_query_sees_only_future_waiting_jobs(client, db, alice):
+    """The worker's alarm asks when the earliest waiting job is due."""
+    client.post(
+        "/orders", json={"order_name": "a", "schedule_time": in_(30)}, headers=alice.headers
+    )
+    client.post(
+        "/orders", json={"order_name": "b", "schedule_time": in_(90)}, headers=alice.headers
+    )
+
+    seconds = db.execute(Q["job_next_due_in"], {"queues": ["orders"]}).fetchone()["seconds"]
+    nothing = db.execute(Q["job_next_due_in"], {"queues": ["elsewhere"]}).fetchone()["seconds"]
+
+    assert 25 < seconds <= 30 and nothing is None
