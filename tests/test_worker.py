@@ -71,6 +71,20 @@ def slow_executions(db, seconds: float, times: int = 1) -> None:
     )
 
 
+def start_slow_run(client, db, alice, workers, database_url, worker: str, seconds: float) -> dict:
+    """An order whose run is in progress (hanging `seconds`) on a fresh worker `worker`."""
+    slow_executions(db, seconds=seconds, times=1)
+    workers.start(worker)
+    order = create(client, alice)
+    wait_until(
+        database_url,
+        "SELECT 1 FROM procrastinate_jobs WHERE id = %(job)s AND status = 'doing'",
+        bool,
+        params={"job": order["job_id"]},
+    )
+    return order
+
+
 def test_one_time_order_runs_once_and_completes(client, db, alice, workers, database_url, settings):
     """Due in half a second: executed once, completed, audited and logged by the worker."""
     order = create(client, alice)
@@ -196,15 +210,7 @@ def test_stuck_order_is_requeued_after_its_job_is_deleted(client, db, alice, wor
 
 def test_sigkilled_worker_job_is_executed_once_by_another(client, db, alice, workers, database_url):
     """A worker killed mid-run: its job is retried elsewhere within 60 s, executed once."""
-    slow_executions(db, seconds=3, times=1)
-    workers.start("victim")
-    order = create(client, alice)
-    wait_until(
-        database_url,
-        "SELECT 1 FROM procrastinate_jobs WHERE id = %(job)s AND status = 'doing'",
-        bool,
-        params={"job": order["job_id"]},
-    )
+    order = start_slow_run(client, db, alice, workers, database_url, "victim", seconds=3)
     db.execute("UPDATE slow_budget SET n = 0")
 
     workers.kill("victim")
@@ -225,15 +231,7 @@ def test_sigkilled_worker_job_is_executed_once_by_another(client, db, alice, wor
 
 def test_sigterm_lets_the_running_order_finish(client, db, alice, workers, database_url):
     """Graceful shutdown: the in-flight run completes before the worker exits."""
-    slow_executions(db, seconds=2, times=1)
-    workers.start("w1")
-    order = create(client, alice)
-    wait_until(
-        database_url,
-        "SELECT 1 FROM procrastinate_jobs WHERE id = %(job)s AND status = 'doing'",
-        bool,
-        params={"job": order["job_id"]},
-    )
+    order = start_slow_run(client, db, alice, workers, database_url, "w1", seconds=2)
 
     workers.signal("w1", signal.SIGTERM)
     code = workers.wait("w1", timeout=30)
