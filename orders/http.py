@@ -35,3 +35,13 @@ def get_db() -> Database:
 
 def current_user_id() -> int:
     return int(get_jwt_identity())
+
+
+def idempotency_key() -> str | None:
+    """The Idempotency-Key header: absent, or 1-255 printable characters."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 255 and key.isprintable()):
+        raise ApiError(
+            422, "validation_error", "Idempotency-Key must be 1-255 printable characters"
+        )
+    return key

@@ -50,8 +50,9 @@ def documented(
     status: int = 200,
     query: type[BaseModel] | None = None,
     auth: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> Callable:
-    """Attach OpenAPI metadata to a view function."""
+    """Attach OpenAPI metadata to a view function (`headers`: optional request headers)."""
 
     def mark(view: Callable) -> Callable:
         view.openapi = {
@@ -61,6 +62,7 @@ def documented(
             "status": status,
             "query": query,
             "auth": auth,
+            "headers": headers or {},
         }
         return view
 
@@ -129,7 +131,8 @@ def _operation(op: dict[str, Any]) -> dict[str, Any]:
             {"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
             for p in op["params"]
         ]
-        + _query_parameters(op["query"]),
+        + _query_parameters(op["query"])
+        + _header_parameters(op["headers"]),
         "responses": {str(op["status"]): ok}
         | {code: {**error, "description": text} for code, text in ERROR_STATUSES.items()},
     }
@@ -141,6 +144,19 @@ def _operation(op: dict[str, Any]) -> dict[str, Any]:
     if op["auth"]:
         operation["security"] = [{"bearer": []}]
     return operation
+
+
+def _header_parameters(headers: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "description": text,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        }
+        for name, text in headers.items()
+    ]
 
 
 def _query_parameters(model: type[BaseModel] | None) -> list[dict[str, Any]]:

@@ -25,11 +25,18 @@ HOW_TO_GET = (
 
 def find_bindir() -> Path:
     """The folder holding initdb, postgres and pg_ctl, or a RuntimeError saying how to get one."""
-    candidates = [os.environ.get("ORDERS_PG_BINDIR")]
+    if chosen := os.environ.get("ORDERS_PG_BINDIR"):  # an explicit choice is never second-guessed
+        candidates: list[str | None] = [chosen]
+        return _first_complete(candidates)
+    candidates = []
     on_path = shutil.which("initdb")
     candidates.append(str(Path(on_path).parent) if on_path else None)
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     candidates += ["/usr/local/pgsql/bin", _embedded_bindir()]
+    return _first_complete(candidates)
+
+
+def _first_complete(candidates: list[str | None]) -> Path:
     for candidate in filter(None, candidates):
         if all((Path(candidate) / exe).exists() for exe in ("initdb", "postgres", "pg_ctl")):
             return Path(candidate)

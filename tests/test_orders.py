@@ -413,3 +413,46 @@ def test_database_refuses_invalid_rows_from_operators(db, alice):
             (psycopg.errors.CheckViolation, psycopg.errors.InvalidTextRepresentation)
         ):
             db.execute(sql, {"u": alice.user_id})
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256])
+def test_bad_idempotency_keys_are_422(client, alice, key):
+    """An empty or oversized Idempotency-Key is refused before anything is written."""
+    response = client.post(
+        "/orders", json={"order_name": "x"}, headers=alice.headers | {"Idempotency-Key": key}
+    )
+
+    assert_error(response, 422, "validation_error")
+
+
+def test_log_file_survives_rotation(client, alice, settings):
+    """logrotate moves the file away: the next status change starts a new file."""
+    create(client, alice)
+    settings.log_file.rename(settings.log_file.with_suffix(".1"))
+
+    order = create(client, alice)
+
+    lines = settings.log_file.read_text().splitlines()
+    assert [json.loads(line)["order_id"] for line in lines] == [order["order_id"]]
+
+
+def test_unwritable_log_file_does_not_stop_the_api(database_url, tmp_path, caplog):
+    """With the log file impossible to open, orders are still created and audited."""
+    from orders import create_app
+    from orders.config import Settings
+    from tests.conftest import Account
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a folder should be")
+    settings = Settings(
+        ORDERS_ENV="test", DATABASE_URL=database_url, ORDERS_LOG_FILE=blocker / "orders.log"
+    )
+    app = create_app(settings)
+    client = app.test_client()
+    carol = Account(client, "carol@example.com")
+
+    response = client.post("/orders", json={"order_name": "x"}, headers=carol.headers)
+
+    app.extensions["orders.db"].close()
+    assert response.status_code == 201
+    assert "not writable" in caplog.text

@@ -238,3 +238,17 @@ def test_sigterm_lets_the_running_order_finish(client, db, alice, workers, datab
 
     assert code == 0
     assert db.execute(ORDER_STATUS, {"id": order["order_id"]}).fetchone()["status"] == "completed"
+
+
+def test_placing_an_order_notifies_the_order_placed_channel(client, alice, workers, database_url):
+    """Listeners on `order_placed` receive the order id of each run, once it committed."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as listener:
+        listener.execute("LISTEN order_placed")
+        order = create(client, alice)
+        workers.start("w1")
+
+        received = [n.payload for n in listener.notifies(timeout=20, stop_after=1)]
+
+    assert received == [str(order["order_id"])]

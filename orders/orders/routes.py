@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 from flask_jwt_extended import jwt_required
 
-from orders.http import current_user_id, parse_body, parse_query
+from orders.http import current_user_id, idempotency_key, parse_body, parse_query
 from orders.openapi import documented
 from orders.orders import service
 from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage, OrderPatch
@@ -21,9 +21,10 @@ bp = Blueprint("orders", __name__, url_prefix="/orders")
     body=NewOrder,
     response=Order,
     status=201,
+    headers={"Idempotency-Key": "retrying with the same key returns the same order"},
 )
 def create_order():
-    key = request.headers.get("Idempotency-Key")
+    key = idempotency_key()
     order, created = service.schedule_order(current_user_id(), parse_body(NewOrder), key)
     return order.model_dump(mode="json"), 201 if created else 200
 
