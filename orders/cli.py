@@ -48,7 +48,8 @@ def db_migrate() -> None:
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
-def api(bind: str, workers: int) -> None:
+@click.option("--threads", default=4, show_default=True, help="Threads per worker process.")
+def api(bind: str, workers: int, threads: int) -> None:
     """Serve the HTTP API with gunicorn (wsgi:app)."""
     _or_exit(Settings().require_jwt_secret)  # fail here, clearly, not in every gunicorn worker
     argv = [
@@ -59,13 +60,17 @@ def api(bind: str, workers: int) -> None:
         str(PROJECT_DIR),
         "--bind",
         bind,
-        "--workers",
-        str(workers),
+        *gunicorn_options(workers, threads),
         "--access-logfile",
         "-",
         "wsgi:app",
     ]
     os.execv(sys.executable, argv)  # noqa: S606 - replace this process: signals go to gunicorn
+
+
+def gunicorn_options(workers: int, threads: int) -> list[str]:
+    """Threads overlap the database waits of one process; the pool is shared by its threads."""
+    return ["--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads)]
 
 
 @main.command()

@@ -59,5 +59,5 @@ def logout():
 
 
 def register_jwt_callbacks(jwt: JWTManager) -> None:
-    jwt.user_lookup_loader(lambda _header, payload: service.load_user(int(payload["sub"])))
-    jwt.token_in_blocklist_loader(lambda _header, payload: service.is_revoked(payload))
+    jwt.user_lookup_loader(lambda _header, payload: service.token_user(payload)[0])
+    jwt.token_in_blocklist_loader(lambda _header, payload: service.token_user(payload)[1])

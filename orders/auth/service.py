@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import current_app
+from flask import current_app, g
 from flask_jwt_extended import create_access_token, create_refresh_token
 from psycopg.errors import UniqueViolation
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -51,10 +51,14 @@ def issue_tokens(user: User, with_refresh: bool) -> Tokens:
     )
 
 
-def load_user(user_id: int) -> User | None:
-    with get_db().pool.connection() as conn:
-        row = conn.execute(Q["user_get"], {"user_id": user_id}).fetchone()
-    return User(**row) if row else None
+def token_user(jwt_payload: dict) -> tuple[User | None, bool]:
+    """(the token's user or None if deleted, whether the token is revoked), cached per request."""
+    if "token_user" not in g:
+        params = {"user_id": int(jwt_payload["sub"]), "jti": jwt_payload["jti"]}
+        with get_db().pool.connection() as conn:
+            row = conn.execute(Q["token_user_get"], params).fetchone()
+        g.token_user = (None, False) if row is None else (User(**row), row["revoked"])
+    return g.token_user
 
 
 def revoke_token(jwt_payload: dict) -> None:
@@ -66,10 +70,3 @@ def revoke_token(jwt_payload: dict) -> None:
     }
     with get_db().transaction() as conn:
         conn.execute(Q["revoked_token_insert"], params)
-
-
-def is_revoked(jwt_payload: dict) -> bool:
-    with get_db().pool.connection() as conn:
-        return conn.execute(Q["revoked_token_exists"], {"jti": jwt_payload["jti"]}).fetchone()[
-            "revoked"
-        ]

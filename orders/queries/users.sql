@@ -10,21 +10,18 @@ SELECT user_id, email, role, created_at, password_hash
 FROM users
 WHERE lower(email) = lower(%(email)s);
 
--- name: user_get
--- Load the user a token belongs to (none when the account was deleted).
-SELECT user_id, email, role, created_at
-FROM users
-WHERE user_id = %(user_id)s;
-
 -- name: revoked_token_insert
 -- Revoke a token by its jti until it would have expired anyway.
 INSERT INTO revoked_tokens (jti, user_id, token_type, expires_at)
 VALUES (%(jti)s, %(user_id)s, %(token_type)s, %(expires_at)s)
 ON CONFLICT (jti) DO NOTHING;
 
--- name: revoked_token_exists
--- Is this token revoked?
-SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = %(jti)s) AS revoked;
+-- name: token_user_get
+-- The user a token names and whether the token is revoked: one query per request.
+SELECT u.user_id, u.email, u.role, u.created_at,
+       EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = %(jti)s) AS revoked
+FROM users u
+WHERE u.user_id = %(user_id)s;
 
 -- name: revoked_token_prune
 -- Forget revoked tokens that have expired anyway (nobody can present them any more).
