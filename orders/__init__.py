@@ -43,11 +43,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _register(app: Flask) -> None:
     from orders import meta  # imported here so that importing `orders` stays cheap
     from orders.auth import routes as auth
+    from orders.dashboard import routes as dashboard
     from orders.orders import routes as order_routes
+    from orders.providers import routes as provider_routes
 
     jwt = JWTManager(app)
     register_jwt_errors(jwt)
     auth.register_jwt_callbacks(jwt)
     register_error_handlers(app)
-    for blueprint in (auth.bp, order_routes.bp, meta.bp):
+    for blueprint in (auth.bp, order_routes.bp, provider_routes.bp, dashboard.bp, meta.bp):
         app.register_blueprint(blueprint)

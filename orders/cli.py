@@ -85,6 +85,54 @@ def worker(concurrency: int, queues: str, name: str | None) -> None:
     run_worker(concurrency, [q for q in queues.split(",") if q] or None, name)
 
 
+@main.group()
+def providers() -> None:
+    """Providers that fulfil orders."""
+
+
+@providers.command("add")
+@click.option("--name", required=True, help="Shown to customers and in the digest.")
+@click.option("--email", required=True, help="Where the provider's digest goes.")
+@click.option("--expected-response-hours", type=int, required=True, help="Promised answer time.")
+@click.option("--login", is_flag=True, help="Also create a provider login with this email.")
+def providers_add(name: str, email: str, expected_response_hours: int, login: bool):
+    """Create a provider (and with --login its login account) in one transaction.
+
+    The login's password is prompted for (hidden) or read from ORDERS_PROVIDER_PASSWORD, never
+    taken as an argument: arguments end up in shell history and `ps`.
+    """
+    from pydantic import ValidationError
+
+    from orders.errors import ApiError
+    from orders.providers.models import NewProvider
+    from orders.providers.service import add_provider
+
+    url = _or_exit(Settings().require_database_url)
+    password = _provider_password() if login else None
+    try:
+        fields = {"name": name, "email": email, "expected_response_hours": expected_response_hours}
+        provider = add_provider(url, NewProvider(**fields, password=password))
+    except ValidationError as exc:
+        raise click.ClickException(_first_error(exc)) from None
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    login = f", login {provider.email}" if provider.user_id else ""
+    click.echo(f"provider {provider.provider_id}: {provider.name} <{provider.email}>{login}")
+
+
+def _provider_password() -> str:
+    if password := os.environ.get("ORDERS_PROVIDER_PASSWORD"):
+        return password
+    return click.prompt(
+        "Password for the provider login", hide_input=True, confirmation_prompt=True
+    )
+
+
+def _first_error(exc) -> str:
+    error = exc.errors(include_url=False)[0]
+    return f"{'.'.join(map(str, error['loc'])) or 'input'}: {error['msg']}"
+
+
 @main.command()
 @click.option("--port", default=8000, show_default=True, help="HTTP port for the API.")
 def dev(port: int) -> None:

@@ -36,6 +36,22 @@ class Settings(BaseSettings):
     stuck_orders_cron: str = Field("* * * * *", alias="ORDERS_STUCK_ORDERS_CRON")
     stuck_grace_seconds: float = Field(30.0, alias="ORDERS_STUCK_GRACE_SECONDS", ge=0)
     job_retention_hours: int = Field(168, alias="ORDERS_JOB_RETENTION_HOURS", ge=1)
+    digest_cron: str = Field("0 */4 * * *", alias="ORDERS_DIGEST_CRON")
+    customer_notify: Literal["immediate", "digest"] = Field(
+        "immediate", alias="ORDERS_CUSTOMER_NOTIFY"
+    )
+    customer_digest_cron: str = Field("0 * * * *", alias="ORDERS_CUSTOMER_DIGEST_CRON")
+    outbox_cron: str = Field("* * * * * */30", alias="ORDERS_OUTBOX_CRON")
+    smtp_host: str | None = Field(None, alias="SMTP_HOST")
+    smtp_port: int = Field(587, alias="SMTP_PORT", gt=0, lt=65536)
+    smtp_starttls: bool = Field(True, alias="SMTP_STARTTLS")
+    smtp_user: str | None = Field(None, alias="SMTP_USER")
+    smtp_password: str | None = Field(None, alias="SMTP_PASSWORD")
+    smtp_from: str = Field("orders@localhost", alias="SMTP_FROM")
+    smtp_timeout_seconds: float = Field(10.0, alias="SMTP_TIMEOUT_SECONDS", gt=0)
+    mail_dir: Path = Field(Path(".data/mail"), alias="ORDERS_MAIL_DIR")
+    mail_max_attempts: int = Field(10, alias="ORDERS_MAIL_MAX_ATTEMPTS", ge=1)
+    mail_retry_base_seconds: float = Field(60.0, alias="ORDERS_MAIL_RETRY_BASE_SECONDS", ge=0)
 
     def require_jwt_secret(self) -> str:
         """The signing key; outside dev/test a missing, default or short key stops the API."""

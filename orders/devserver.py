@@ -46,7 +46,8 @@ def run(settings: Settings, port: int) -> None:
     pg_port = int(os.environ.get("ORDERS_DEV_PG_PORT", "54329"))
     url = start_embedded_database(pg_port) if embedded else settings.database_url
     migrate(url)
-    env = {**os.environ, "DATABASE_URL": url, "ORDERS_ENV": "dev"}
+    mail_dir = os.environ.get("ORDERS_MAIL_DIR", str(DATA_DIR / "mail"))
+    env = {**os.environ, "DATABASE_URL": url, "ORDERS_ENV": "dev", "ORDERS_MAIL_DIR": mail_dir}
     cli = [sys.executable, "-m", "orders"]
     children = [
         subprocess.Popen([*cli, "api", "--bind", f"127.0.0.1:{port}"], env=env),
@@ -54,7 +55,8 @@ def run(settings: Settings, port: int) -> None:
     ]
     click.echo(
         f"\n  orders is running: http://127.0.0.1:{port}   (database: {url})\n"
-        "  Ctrl-C stops everything.\n"
+        + ("" if settings.smtp_host else f"  mail is written as .eml files to {mail_dir}\n")
+        + "  Ctrl-C stops everything.\n"
     )
     stopping: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a supervisor's stop

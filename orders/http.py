@@ -8,6 +8,7 @@ from flask import current_app, request
 from flask_jwt_extended import get_jwt_identity
 from pydantic import BaseModel, ValidationError
 
+from orders.config import Settings
 from orders.db import Database
 from orders.errors import ApiError
 
@@ -45,3 +46,7 @@ def idempotency_key() -> str | None:
             422, "validation_error", "Idempotency-Key must be 1-255 printable characters"
         )
     return key
+
+
+def get_settings() -> Settings:
+    return current_app.extensions["orders.settings"]

@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 ERROR_STATUSES = {
     "400": "Malformed request",
     "401": "Missing, invalid or revoked token",
+    "403": "The account's role may not use this endpoint",
     "404": "Not found",
     "409": "Conflict",
     "413": "Body too large",

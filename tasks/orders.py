@@ -66,14 +66,19 @@ async def _run(conn, job, worker: str, order_id: int) -> list[dict]:
             return []
         async with conn.pipeline():  # the writes below need no answer: one round trip
             await cur.execute(Q["order_mark_processing"], {"order_id": order_id, "now": started})
-            await place_order(cur, order)
+            await place_order(cur, order, started)
             await _record_execution(cur, order, job, worker, started)
             await _finish_run(conn, cur, order)
             return await _all(cur, "order_events_of_transaction", order_ids=[order_id])
 
 
-async def place_order(cur, order: dict) -> None:
-    """Performing an order = handing it over: a NOTIFY on channel `order_placed`, on commit."""
+async def place_order(cur, order: dict, now: datetime) -> None:
+    """Performing an order = handing it over: a request to its provider (if it names one) and a
+    NOTIFY on channel `order_placed`, both part of the run's transaction. The request's unique
+    (order, run) is a second guard: a run never makes two requests."""
+    if order["provider_id"] is not None:
+        run = {"order_id": order["order_id"], "run_number": order["executions_count"] + 1}
+        await cur.execute(Q["provider_request_insert"], run | {"now": now})
     await cur.execute(Q["order_place_notify"], {"order_id": order["order_id"]})
 
 

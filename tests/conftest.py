@@ -119,3 +119,60 @@ def workers(database_url, settings, tmp_path):
     pool = Workers(database_url, settings.log_file, tmp_path)
     yield pool
     pool.stop_all()
+
+
+class ProviderAccount:
+    """A provider created the way operators do (`orders providers add`), logged in."""
+
+    def __init__(self, client: FlaskClient, database_url: str, name: str, hours: int = 48):
+        from orders.providers.models import NewProvider
+        from orders.providers.service import add_provider
+
+        self.email, self.password = f"{name.lower()}@providers.example", "provider pass 123"
+        new = NewProvider(
+            name=name, email=self.email, expected_response_hours=hours, password=self.password
+        )
+        created = add_provider(database_url, new)
+        self.provider_id, self.user_id, self.name = created.provider_id, created.user_id, name
+        login = {"email": self.email, "password": self.password}
+        self.access = client.post("/auth/login", json=login).json["access_token"]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+@pytest.fixture
+def acme(client: FlaskClient, database_url: str) -> ProviderAccount:
+    return ProviderAccount(client, database_url, "Acme", hours=48)
+
+
+@pytest.fixture
+def globex(client: FlaskClient, database_url: str) -> ProviderAccount:
+    return ProviderAccount(client, database_url, "Globex", hours=6)
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on loopback, recording every message it accepts."""
+    from tests.mail import MailServer
+
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, smtp) -> Settings:
+    """The test settings, sending through `smtp`, retrying at once (no backoff)."""
+    return settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+            "smtp_starttls": False,
+            "smtp_timeout_seconds": 5.0,
+            "mail_retry_base_seconds": 0.0,
+            "mail_max_attempts": 3,
+        }
+    )

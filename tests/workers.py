@@ -34,6 +34,7 @@ class Workers:
             "DATABASE_URL": database_url,
             "ORDERS_ENV": "test",
             "ORDERS_LOG_FILE": str(log_file),
+            "ORDERS_MAIL_DIR": str(logs_dir / "mail"),  # mail without SMTP stays in the test
         }
         self.logs_dir, self.procs = logs_dir, {}
 

@@ -31,6 +31,9 @@ class OrderFields(BaseModel):
     timezone: str | None = Field(None, max_length=64, examples=["Europe/Paris"])
     max_executions: int | None = Field(None, ge=1, le=1_000_000, description="null: unlimited")
     payload: dict[str, Any] = Field(default_factory=dict)
+    provider_id: int | None = Field(
+        None, ge=1, description="Provider each run is requested from (GET /providers)"
+    )
 
     @field_validator("order_name")
     @classmethod
@@ -105,6 +108,7 @@ class OrderPatch(BaseModel):
     timezone: str | None = Field(None, max_length=64)
     max_executions: int | None = Field(None, ge=1, le=1_000_000)
     payload: dict[str, Any] | None = None
+    provider_id: int | None = Field(None, ge=1, description="null: no provider")
 
 
 class Order(BaseModel):
@@ -125,6 +129,7 @@ class Order(BaseModel):
     next_run_at: datetime | None
     last_run_at: datetime | None
     last_error: str | None
+    provider_id: int | None
     created_at: datetime
     updated_at: datetime
 

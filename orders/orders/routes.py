@@ -1,4 +1,7 @@
-"""Order endpoints: create, list, read, update, cancel, history. Routes only parse and delegate."""
+"""Order endpoints: create, list, read, update, cancel, history, provider requests.
+
+Routes only parse and delegate.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from orders.http import current_user_id, idempotency_key, parse_body, parse_quer
 from orders.openapi import documented
 from orders.orders import service
 from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage, OrderPatch
+from orders.providers import service as provider_service
+from orders.providers.models import OrderRequests
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -89,3 +94,10 @@ def order_history(order_id: int):
 @documented("Re-queue a failed order, due now", response=Order)
 def retry_order(order_id: int):
     return service.retry_order(current_user_id(), order_id).model_dump(mode="json")
+
+
+@bp.get("/<int:order_id>/requests")
+@jwt_required()
+@documented("The requests the order's runs made of its provider", response=OrderRequests)
+def order_requests(order_id: int):
+    return provider_service.order_requests(current_user_id(), order_id).model_dump(mode="json")

@@ -26,6 +26,7 @@ from orders.orders.models import (
     check_recurrence,
 )
 from orders.orders.schedule import recurrence_of
+from orders.providers.service import check_provider
 
 
 def schedule_order(user_id: int, new: NewOrder, idempotency_key: str | None) -> tuple[Order, bool]:
@@ -42,6 +43,7 @@ def _create(user_id: int, new: NewOrder, key: str | None, request_hash: str) -> 
         if key and (replayed := _replay(conn, user_id, key, request_hash)):
             return replayed, False
         fields = new.model_dump()
+        check_provider(conn, fields["provider_id"])
         fields["schedule_time"] = fields["schedule_time"] or datetime.now(UTC)
         next_run_at = _first_run(fields, fields["schedule_time"])
         order_id = conn.execute(Q["order_reserve_id"]).fetchone()["order_id"]
@@ -145,6 +147,7 @@ def update_order(user_id: int, order_id: int, changes: dict[str, Any], replace: 
         current = _load(conn, user_id, order_id, lock=True)
         _ensure_changeable(current)
         fields = _merge(current, changes, replace)
+        check_provider(conn, fields["provider_id"])
         anchor = changes.get("schedule_time") or current.next_run_at
         fields["next_run_at"] = _first_run(fields, anchor)
         fields["schedule_time"] = changes.get("schedule_time") or current.schedule_time

@@ -6,16 +6,17 @@ SELECT nextval(pg_get_serial_sequence('orders', 'order_id')) AS order_id;
 -- Create an order pointing at its already-deferred job (same transaction).
 INSERT INTO orders (order_id, user_id, order_name, payload, schedule_time, is_recurring,
                     repeat_interval, repeat_unit, cron, timezone, max_executions, next_run_at,
-                    job_id, idempotency_key, request_hash)
+                    job_id, idempotency_key, request_hash, provider_id)
 VALUES (%(order_id)s, %(user_id)s, %(order_name)s, %(payload)s, %(schedule_time)s,
         %(is_recurring)s, %(repeat_interval)s, %(repeat_unit)s, %(cron)s, %(timezone)s,
-        %(max_executions)s, %(next_run_at)s, %(job_id)s, %(idempotency_key)s, %(request_hash)s);
+        %(max_executions)s, %(next_run_at)s, %(job_id)s, %(idempotency_key)s, %(request_hash)s,
+        %(provider_id)s);
 
 -- name: order_get
 -- One order of one user (someone else's order is simply not found).
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
-       next_run_at, last_run_at, last_error, created_at, updated_at
+       next_run_at, last_run_at, last_error, provider_id, created_at, updated_at
 FROM orders
 WHERE order_id = %(order_id)s AND user_id = %(user_id)s;
 
@@ -23,7 +24,7 @@ WHERE order_id = %(order_id)s AND user_id = %(user_id)s;
 -- Lock one order of one user for a change (the worker takes the same lock to execute it).
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
-       next_run_at, last_run_at, last_error, created_at, updated_at
+       next_run_at, last_run_at, last_error, provider_id, created_at, updated_at
 FROM orders
 WHERE order_id = %(order_id)s AND user_id = %(user_id)s
 FOR UPDATE;
@@ -38,7 +39,7 @@ WHERE user_id = %(user_id)s AND idempotency_key = %(idempotency_key)s;
 -- A page of a user's orders, newest first, keyset-paginated on order_id.
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
-       next_run_at, last_run_at, last_error, created_at, updated_at
+       next_run_at, last_run_at, last_error, provider_id, created_at, updated_at
 FROM orders
 WHERE user_id = %(user_id)s
   AND (%(status)s::order_status IS NULL OR status = %(status)s::order_status)
@@ -48,13 +49,13 @@ ORDER BY order_id DESC
 LIMIT %(limit)s;
 
 -- name: order_update_definition
--- Replace what the customer defines (name, schedule, recurrence, payload) and the next run.
+-- Replace what the customer defines (name, schedule, recurrence, payload, provider), next run.
 UPDATE orders
 SET order_name = %(order_name)s, payload = %(payload)s, schedule_time = %(schedule_time)s,
     is_recurring = %(is_recurring)s, repeat_interval = %(repeat_interval)s,
     repeat_unit = %(repeat_unit)s, cron = %(cron)s, timezone = %(timezone)s,
     max_executions = %(max_executions)s, next_run_at = %(next_run_at)s,
-    job_id = %(job_id)s, updated_at = now()
+    provider_id = %(provider_id)s, job_id = %(job_id)s, updated_at = now()
 WHERE order_id = %(order_id)s;
 
 -- name: order_cancel

@@ -1,0 +1,1 @@
+"""The operator's dashboard (admin accounts): what the service is doing and what went wrong."""

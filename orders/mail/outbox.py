@@ -1,0 +1,101 @@
+"""Deliver due outbox mail: one message per transaction, marked sent only after SMTP accepted it.
+
+Each message is claimed with FOR UPDATE SKIP LOCKED, so concurrent senders never send the same
+row, and the row stays locked while SMTP talks. The transaction commits right after the server
+accepts (or refuses) the message. Delivery is therefore AT LEAST ONCE: if the process dies or
+the database is lost between the server's acceptance and that commit, the row is still pending
+and is sent again (at most one message per dead sender). The Message-ID is derived from
+outbox_id, so such a duplicate is recognisable. The alternative, marking sent before sending,
+would lose mail instead; a lost notice is worse than a repeated one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+
+from orders.config import Settings
+from orders.db import Q
+from orders.mail.transport import Transport, TransportUnavailable, build_message, is_permanent
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who mail is from, and how failed attempts are retried."""
+
+    sender: str
+    max_attempts: int
+    base_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(settings.smtp_from, settings.mail_max_attempts, settings.mail_retry_base_seconds)
+
+
+@dataclass
+class Delivery:
+    sent: int = 0
+    refused: int = 0
+    unavailable: str | None = None  # why sending stopped early, if it did
+
+
+async def deliver_due(
+    conn, transport: Transport, policy: Policy, clock: Callable[[], datetime] = utc_now
+) -> Delivery:
+    """Send every due message; stop early when the server cannot be reached."""
+    result = Delivery()
+    try:
+        while result.unavailable is None:
+            async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                claimed = await cur.execute(Q["outbox_claim_next"], {"now": clock()})
+                row = await claimed.fetchone()
+                if row is None:
+                    break
+                await _attempt(cur, row, transport, policy, clock, result)
+    finally:
+        transport.close()
+    return result
+
+
+async def _attempt(cur, row: dict[str, Any], transport, policy: Policy, clock, result) -> None:
+    try:
+        await asyncio.to_thread(transport.send, build_message(row, policy.sender))
+    except TransportUnavailable as exc:  # every due message shares this attempt and its error
+        result.unavailable = str(exc)
+        await _record_failure(cur, row, exc, policy, clock(), all_due=True)
+    except Exception as exc:  # refused: kept in outbox.last_error, retried later
+        result.refused += 1
+        await _record_failure(cur, row, exc, policy, clock(), permanent=is_permanent(exc))
+    else:
+        result.sent += 1
+        await cur.execute(Q["outbox_mark_sent"], {"outbox_id": row["outbox_id"], "now": clock()})
+
+
+async def _record_failure(
+    cur, row, exc: BaseException, policy: Policy, now: datetime, **scope: bool
+) -> None:
+    log.warning("mail %s to %s not sent: %r", row["outbox_id"], row["recipient"], exc)
+    await cur.execute(
+        Q["outbox_record_failure"],
+        {
+            "outbox_id": row["outbox_id"],
+            "error": repr(exc)[:2000],
+            "now": now,
+            "max_attempts": policy.max_attempts,
+            "base_seconds": policy.base_seconds,
+            "permanent": scope.get("permanent", False),
+            "all_due": scope.get("all_due", False),
+        },
+    )
