@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 Role = Literal["customer", "provider", "admin"]
+
+# An address as accounts store it: validated, trimmed, lower-cased (emails are unique that way).
+Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(lambda v: v.strip().lower())]
+Password = Annotated[str, Field(min_length=8, max_length=128)]
 
 
 class Strict(BaseModel):
@@ -17,13 +21,8 @@ class Strict(BaseModel):
 
 
 class Credentials(Strict):
-    email: EmailStr = Field(max_length=254)
-    password: str = Field(min_length=8, max_length=128)
-
-    @field_validator("email")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return value.strip().lower()
+    email: Email
+    password: Password
 
 
 class User(BaseModel):

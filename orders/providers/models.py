@@ -6,7 +6,9 @@ import math
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from orders.auth.models import Email, Password
 
 RequestStatus = Literal["pending", "fulfilled", "declined"]
 ANSWERS: dict[str, RequestStatus] = {"fulfil": "fulfilled", "decline": "declined"}
@@ -29,9 +31,9 @@ class NewProvider(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    email: EmailStr = Field(max_length=254)
+    email: Email
     expected_response_hours: int = Field(ge=1, le=24 * 365)
-    password: str | None = Field(None, min_length=8, max_length=128)
+    password: Password | None = None
 
     @field_validator("name")
     @classmethod
@@ -39,11 +41,6 @@ class NewProvider(BaseModel):
         if not value.strip() or not value.isprintable():
             raise ValueError("name must be non-blank printable text on one line")
         return value.strip()
-
-    @field_validator("email")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return value.strip().lower()
 
 
 class CreatedProvider(BaseModel):
