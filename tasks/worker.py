@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 
 from procrastinate import utils, worker
 from psycopg.rows import dict_row
@@ -60,6 +61,33 @@ class DueTimeWorker(worker.Worker):
         return None if row["seconds"] is None else max(row["seconds"], 0.0)
 
 
+async def record_job_error(call_next, context, worker):
+    """Worker middleware: keep every failed attempt's error in job_errors, then let
+    Procrastinate retry or fail the job as usual. Losing the record never loses the job."""
+    try:
+        return await call_next()
+    except Exception as exc:
+        try:
+            await _insert_job_error(context, exc)
+        except Exception:
+            log.exception("could not record the error of job %s", context.job.id)
+        raise
+
+
+async def _insert_job_error(context, exc: Exception) -> None:
+    frames = traceback.format_exception(exc, limit=-8)
+    params = {
+        "job_id": context.job.id,
+        "task_name": context.job.task_name,
+        "attempt": context.job.attempts + 1,
+        "error": f"{type(exc).__name__}: {exc}"[:2000],
+        "traceback": "".join(frames)[-8000:],
+        "worker": context.worker_name or "worker",
+    }
+    async with context.app.connector.pool.connection() as conn:
+        await conn.execute(Q["job_error_insert"], params)
+
+
 async def _sleep_unless(event: asyncio.Event, seconds: float) -> bool:
     """Sleep `seconds`; True if the time ran out, False if `event` was set first."""
     timer = asyncio.ensure_future(asyncio.sleep(seconds))
@@ -86,6 +114,7 @@ def run_worker(
                 update_heartbeat_interval=settings.heartbeat_seconds,
                 stalled_worker_timeout=settings.stalled_after_seconds,
                 shutdown_graceful_timeout=settings.shutdown_timeout_seconds,
+                worker_middleware=[record_job_error],
             ).run()
 
     asyncio.run(main())

@@ -456,3 +456,24 @@ def test_unwritable_log_file_does_not_stop_the_api(database_url, tmp_path, caplo
     app.extensions["orders.db"].close()
     assert response.status_code == 201
     assert "not writable" in caplog.text
+
+
+def test_operators_act_on_any_order_under_their_own_name(app, client, db, alice, bob):
+    """user_id None is an operator: any customer's order, audited with the operator's actor."""
+    from orders.errors import NotFound
+    from orders.orders import service
+
+    order = create(client, alice)
+    with app.app_context():
+        with pytest.raises(NotFound):
+            service.cancel_order(bob.user_id, order["order_id"])
+        cancelled = service.cancel_order(None, order["order_id"], actor="operator:ops")
+    events = db.execute(
+        "SELECT to_status, actor FROM order_events WHERE order_id = %s ORDER BY event_id",
+        (order["order_id"],),
+    ).fetchall()
+    assert cancelled.status == "cancelled" and cancelled.user_id == alice.user_id
+    assert [(e["to_status"], e["actor"]) for e in events] == [
+        ("scheduled", f"user:{alice.user_id}"),
+        ("cancelled", "operator:ops"),
+    ]

@@ -176,6 +176,16 @@ def test_retries_exhausted_mark_the_order_failed_and_retry_endpoint_requeues(
         (order["order_id"],),
     ).fetchall()
     assert len(attempts) == 3  # max_attempts=2 retries: 3 attempts, each error kept
+    errors = db.execute(
+        "SELECT attempt, worker, error FROM job_errors WHERE job_id = %s ORDER BY attempt",
+        (shown["job_id"],),
+    ).fetchall()
+    assert [(e["attempt"], e["worker"]) for e in errors] == [(1, "w1"), (2, "w1"), (3, "w1")]
+    assert all("provider unreachable" in e["error"] for e in errors)
+    sources = db.execute(
+        "SELECT DISTINCT source FROM order_timeline WHERE order_id = %s", (order["order_id"],)
+    ).fetchall()
+    assert {r["source"] for r in sources} == {"audit", "job", "execution", "job_error"}
     again = client.post(f"/orders/{order['order_id']}/retry", headers=alice.headers)
     assert again.status_code == 409
 

@@ -86,7 +86,8 @@ def _first_run(fields: dict[str, Any], anchor: datetime) -> datetime:
     return recurrence.first_at_or_after(anchor) if recurrence else anchor
 
 
-def _load(conn, user_id: int, order_id: int, lock: bool = False) -> Order:
+def _load(conn, user_id: int | None, order_id: int, lock: bool = False) -> Order:
+    """The order, if it is `user_id`'s (None: an operator, who may act on any order)."""
     row = conn.execute(
         Q["order_get_for_update" if lock else "order_get"],
         {"user_id": user_id, "order_id": order_id},
@@ -96,7 +97,7 @@ def _load(conn, user_id: int, order_id: int, lock: bool = False) -> Order:
     return Order(**row)
 
 
-def get_order(user_id: int, order_id: int) -> Order:
+def get_order(user_id: int | None, order_id: int) -> Order:
     with get_db().pool.connection() as conn:
         return _load(conn, user_id, order_id)
 
@@ -134,7 +135,7 @@ def _decode_cursor(cursor: str | None) -> int | None:
     return before
 
 
-def order_history(user_id: int, order_id: int) -> OrderHistory:
+def order_history(user_id: int | None, order_id: int) -> OrderHistory:
     with get_db().pool.connection() as conn:
         _load(conn, user_id, order_id)
         events = conn.execute(Q["order_events_list"], {"order_id": order_id}).fetchall()
@@ -199,9 +200,9 @@ def _check_max_executions(fields: dict[str, Any], done: int) -> None:
         )
 
 
-def cancel_order(user_id: int, order_id: int) -> Order:
+def cancel_order(user_id: int | None, order_id: int, actor: str | None = None) -> Order:
     """Cancel an order and its pending job; cancelling twice is harmless."""
-    with get_db().transaction(actor=f"user:{user_id}") as conn:
+    with get_db().transaction(actor=actor or f"user:{user_id}") as conn:
         current = _load(conn, user_id, order_id, lock=True)
         if current.status == "cancelled":
             return current
@@ -213,9 +214,9 @@ def cancel_order(user_id: int, order_id: int) -> Order:
     return order
 
 
-def retry_order(user_id: int, order_id: int) -> Order:
+def retry_order(user_id: int | None, order_id: int, actor: str | None = None) -> Order:
     """Put a failed order back in the queue, due now, with a fresh job."""
-    with get_db().transaction(actor=f"user:{user_id}") as conn:
+    with get_db().transaction(actor=actor or f"user:{user_id}") as conn:
         current = _load(conn, user_id, order_id, lock=True)
         if current.status != "failed":
             raise Conflict(

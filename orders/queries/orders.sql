@@ -13,20 +13,20 @@ VALUES (%(order_id)s, %(user_id)s, %(order_name)s, %(payload)s, %(schedule_time)
         %(provider_id)s);
 
 -- name: order_get
--- One order of one user (someone else's order is simply not found).
+-- One order of one user (someone else's is simply not found); user_id NULL: any (operators).
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
        next_run_at, last_run_at, last_error, provider_id, created_at, updated_at
 FROM orders
-WHERE order_id = %(order_id)s AND user_id = %(user_id)s;
+WHERE order_id = %(order_id)s AND (%(user_id)s::bigint IS NULL OR user_id = %(user_id)s::bigint);
 
 -- name: order_get_for_update
--- Lock one order of one user for a change (the worker takes the same lock to execute it).
+-- Lock one order of one user (NULL: any) for a change; the worker takes the same lock to run it.
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
        next_run_at, last_run_at, last_error, provider_id, created_at, updated_at
 FROM orders
-WHERE order_id = %(order_id)s AND user_id = %(user_id)s
+WHERE order_id = %(order_id)s AND (%(user_id)s::bigint IS NULL OR user_id = %(user_id)s::bigint)
 FOR UPDATE;
 
 -- name: order_get_by_idempotency_key
