@@ -11,6 +11,7 @@ from orders.audit import configure_status_log
 from orders.config import Settings
 from orders.db import Database, make_pool
 from orders.errors import register_error_handlers, register_jwt_errors
+from orders.metrics import make_registry
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     db.open()
     app.extensions["orders.db"] = db
+    app.extensions["orders.metrics"] = make_registry(db.pool)
     configure_status_log(settings.log_file)
     _register(app)
     return app

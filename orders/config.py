@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(10.0, alias="SMTP_TIMEOUT_SECONDS", gt=0)
     mail_dir: Path = Field(Path(".data/mail"), alias="ORDERS_MAIL_DIR")
     mail_max_attempts: int = Field(10, alias="ORDERS_MAIL_MAX_ATTEMPTS", ge=1)
+    metrics_token: str | None = Field(None, alias="ORDERS_METRICS_TOKEN")
+    worker_health_port: int | None = Field(None, alias="ORDERS_WORKER_HEALTH_PORT", gt=0, lt=65536)
     mail_retry_base_seconds: float = Field(60.0, alias="ORDERS_MAIL_RETRY_BASE_SECONDS", ge=0)
 
     def require_jwt_secret(self) -> str:

@@ -1,15 +1,64 @@
-"""Service endpoints that are not a resource: the OpenAPI document."""
+"""Service endpoints that are not a resource: OpenAPI, health, readiness and metrics."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+import hmac
 
-from orders.openapi import build_document
+from flask import Blueprint, Response, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from orders.errors import ApiError
+from orders.health import readiness
+from orders.http import get_db, get_settings
+from orders.openapi import build_document, documented
 
 bp = Blueprint("meta", __name__)
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
 
 
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3 description of every endpoint, built from the validating models."""
     return build_document(current_app)
+
+
+@bp.get("/healthz")
+@documented("Liveness: the process answers (touches nothing else)", response=Health, auth=False)
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+@documented("Readiness: database reachable, migrations current", response=Readiness, auth=False)
+def readyz():
+    ready, checks = readiness(get_db())
+    if not ready:
+        raise ApiError(503, "not_ready", "the service is not ready", checks)
+    return {"status": "ready", "checks": checks}
+
+
+@bp.get("/metrics")
+@documented("Prometheus metrics (text format), read from the database", auth=False)
+def metrics():
+    _check_metrics_token()
+    body = generate_latest(current_app.extensions["orders.metrics"])
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+def _check_metrics_token() -> None:
+    """With ORDERS_METRICS_TOKEN set, scrapers must send it as a bearer token."""
+    token = get_settings().metrics_token
+    if token is None:
+        return
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    if not hmac.compare_digest(sent.encode(), token.encode()):
+        raise ApiError(401, "unauthorized", "a valid metrics token is required")

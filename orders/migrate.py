@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 from procrastinate.schema import SchemaManager
+from psycopg.rows import tuple_row
 
 from orders.db import Q
 
@@ -67,6 +68,17 @@ def migrate(url: str, directory: Path = SQL_DIR) -> list[str]:
             return done
         finally:
             conn.execute(Q["migration_unlock"], {"key": LOCK_KEY})
+
+
+def pending_migrations(conn: psycopg.Connection) -> list[str]:
+    """Shipped migrations this database has not applied, or applied from a different file."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(Q["schema_migrations_exists"])
+        if not cur.fetchone()[0]:
+            return ["schema_migrations"]
+        applied = dict(cur.execute(Q["schema_migrations_list"]).fetchall())
+    shipped = procrastinate_migrations() + our_migrations()
+    return [m.version for m in shipped if applied.get(m.version) != m.checksum]
 
 
 def _needs(migration: Migration, applied: dict[str, str]) -> bool:

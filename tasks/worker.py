@@ -20,6 +20,7 @@ from orders.audit import configure_status_log
 from orders.config import Settings
 from orders.db import Q
 from tasks.app import app
+from tasks.health import WorkerHealth, metrics_middleware, serve
 
 log = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 0.05  # a burst of inserted jobs costs one due-time query, not one each
@@ -28,9 +29,18 @@ DEBOUNCE_SECONDS = 0.05  # a burst of inserted jobs costs one due-time query, no
 class DueTimeWorker(worker.Worker):
     """A Procrastinate worker with an alarm set for the next due job."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, health: WorkerHealth | None = None, **kwargs):
         super().__init__(**kwargs)
         self._rearm = asyncio.Event()
+        self.health = health
+
+    async def _update_heartbeat(self):
+        """Procrastinate's heartbeat loop, also telling our health endpoint it beat."""
+        while True:
+            await asyncio.sleep(self.update_heartbeat_interval)
+            await self.app.job_manager.update_heartbeat(self.worker_id)
+            if self.health is not None:
+                self.health.beat()
 
     def _start_side_tasks(self):
         return [*super()._start_side_tasks(), asyncio.create_task(self._alarm(), name="alarm")]
@@ -102,10 +112,14 @@ def run_worker(
     settings = settings or Settings()
     configure_status_log(settings.log_file)
     app.perform_import_paths()  # registers the order and maintenance tasks
+    health = WorkerHealth(stale_after=settings.stalled_after_seconds)
+    if settings.worker_health_port:
+        serve(health, settings.worker_health_port)
 
     async def main() -> None:
         async with app.open_async():
             await DueTimeWorker(
+                health=health,
                 app=app,
                 queues=queues,
                 name=name,
@@ -114,7 +128,7 @@ def run_worker(
                 update_heartbeat_interval=settings.heartbeat_seconds,
                 stalled_worker_timeout=settings.stalled_after_seconds,
                 shutdown_graceful_timeout=settings.shutdown_timeout_seconds,
-                worker_middleware=[record_job_error],
+                worker_middleware=[metrics_middleware(health), record_job_error],
             ).run()
 
     asyncio.run(main())

@@ -23,3 +23,11 @@ SELECT pg_advisory_lock(%(key)s);
 -- name: migration_unlock
 -- Release the migration lock.
 SELECT pg_advisory_unlock(%(key)s);
+
+-- name: database_ping
+-- The cheapest round trip: is the database there and answering?
+SELECT 1 AS ok;
+
+-- name: schema_migrations_exists
+-- Has this database ever been migrated?
+SELECT to_regclass('schema_migrations') IS NOT NULL AS migrated;

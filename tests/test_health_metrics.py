@@ -1,0 +1,152 @@
+"""/healthz, /readyz, /metrics on the API, and a worker's own health and metrics port."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from orders import create_app
+from tasks.health import WorkerHealth, serve
+from tests.helpers import assert_error, in_
+from tests.workers import wait_until
+
+
+def samples(response) -> dict[tuple[str, tuple], float]:
+    """{(sample name, sorted labels): value} from a Prometheus text exposition."""
+    text = response.get_data(as_text=True) if hasattr(response, "get_data") else response
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_ready_when_migrated(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json == {"status": "ready", "checks": {"database": "ok", "migrations": "current"}}
+
+
+def test_not_ready_with_a_pending_or_edited_migration(client, db):
+    db.execute("DELETE FROM schema_migrations WHERE version = '0007_operator_views.sql'")
+    error = assert_error(client.get("/readyz"), 503, "not_ready")
+    assert "0007_operator_views.sql" in error["details"]["migrations"]
+
+    db.execute("INSERT INTO schema_migrations VALUES ('0007_operator_views.sql', 'edited')")
+    assert "0007_operator_views.sql" in client.get("/readyz").json["error"]["details"]["migrations"]
+
+
+def test_alive_but_not_ready_without_a_database(settings):
+    down = settings.model_copy(
+        update={"database_url": "postgresql://nobody@127.0.0.1:1/none", "db_timeout_seconds": 1}
+    )
+    app = create_app(down)
+    try:
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200
+        error = assert_error(client.get("/readyz"), 503, "not_ready")
+        assert error["details"]["database"].startswith("unavailable")
+        assert_error(client.get("/metrics"), 503, "database_unavailable")
+    finally:
+        app.extensions["orders.db"].close()
+
+
+def test_metrics_count_orders_jobs_and_runs(client, alice, db):
+    for name in ("a", "b"):
+        body = {"order_name": name, "schedule_time": in_(3600)}
+        assert client.post("/orders", json=body, headers=alice.headers).status_code == 201
+    first = db.execute("SELECT min(order_id) AS id FROM orders").fetchone()["id"]
+    runs = [(1, 0.02, 0.004, "succeeded", None), (2, 0.3, 0.2, "failed", "boom")]
+    runs.append((2, 7.0, 40.0, "succeeded", None))
+    for run, seconds, late, outcome, error in runs:
+        db.execute(
+            """INSERT INTO order_executions (order_id, run_number, scheduled_for, started_at,
+                   finished_at, worker, attempts, outcome, error)
+               VALUES (%s, %s, now() - make_interval(secs => %s), now(),
+                       now() + make_interval(secs => %s), 'w1', 1, %s, %s)""",
+            (first, run, late, seconds, outcome, error),
+        )
+
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    m = samples(response)
+    assert m[("orders_orders", (("status", "scheduled"),))] == 2
+    assert m[("orders_orders", (("status", "failed"),))] == 0
+    assert m[("orders_jobs", (("queue", "orders"), ("status", "todo")))] == 2
+    duration = "orders_execution_duration_seconds"
+    assert m[(f"{duration}_bucket", (("le", "0.025"),))] == 1
+    assert m[(f"{duration}_bucket", (("le", "0.5"),))] == 2
+    assert m[(f"{duration}_bucket", (("le", "5.0"),))] == 2
+    assert m[(f"{duration}_bucket", (("le", "+Inf"),))] == 3
+    assert abs(m[(f"{duration}_sum", ())] - 7.32) < 1e-6
+    assert m[("orders_execution_lateness_seconds_bucket", (("le", "30.0"),))] == 2
+    assert m[("orders_execution_lateness_seconds_count", ())] == 3
+    assert m[("orders_stuck_orders", ())] == 0 and m[("orders_workers_live", ())] == 0
+    assert m[("orders_emails_sent_total", ())] == 0
+
+
+def test_metrics_token_when_configured(settings):
+    app = create_app(settings.model_copy(update={"metrics_token": "scrape-secret"}))
+    try:
+        client = app.test_client()
+        assert_error(client.get("/metrics"), 401, "unauthorized")
+        bad = {"Authorization": "Bearer nope"}
+        assert_error(client.get("/metrics", headers=bad), 401, "unauthorized")
+        good = {"Authorization": "Bearer scrape-secret"}
+        assert client.get("/metrics", headers=good).status_code == 200
+    finally:
+        app.extensions["orders.db"].close()
+
+
+def test_worker_health_goes_stale_without_heartbeat():
+    health = WorkerHealth(stale_after=0.2)
+    server = serve(health, free_port(), host="127.0.0.1")
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        status, body = get(f"{url}/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        time.sleep(0.3)
+        status, body = get(f"{url}/healthz")
+        assert status == 503 and json.loads(body)["status"] == "stale"
+        health.beat()
+        assert get(f"{url}/healthz")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_real_worker_serves_health_and_job_durations(client, alice, workers, database_url):
+    port = free_port()
+    workers.start("w1", ORDERS_WORKER_HEALTH_PORT=str(port))
+    body = {"order_name": "soap", "schedule_time": in_(0)}
+    order = client.post("/orders", json=body, headers=alice.headers).json
+    query = "SELECT status FROM orders WHERE order_id = %(order_id)s"
+    wait_until(database_url, query, lambda r: r[0]["status"] == "completed", params=order)
+
+    status, body = get(f"http://127.0.0.1:{port}/healthz")
+    assert status == 200 and json.loads(body)["heartbeat_age"] < 3
+    status, text = get(f"http://127.0.0.1:{port}/metrics")
+    m = samples(text)
+    key = (("outcome", "succeeded"), ("task", "execute_order"))
+    assert m[("orders_worker_job_duration_seconds_count", key)] >= 1
+    assert ("orders_worker_heartbeat_age_seconds", ()) in m
