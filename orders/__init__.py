@@ -25,6 +25,20 @@ def create_app(settings: Settings | None = None) -> Flask:
         JWT_TOKEN_LOCATION=["headers"],
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
     )
+    _attach_services(app, settings)
+    app.extensions["orders.metrics"] = make_registry(app.extensions["orders.db"].pool)
+    _register(app)
+    return app
+
+
+def create_service_app(settings: Settings) -> Flask:
+    """An app with settings and the database but no routes: lets the CLI call the services."""
+    app = Flask(__name__)
+    _attach_services(app, settings)
+    return app
+
+
+def _attach_services(app: Flask, settings: Settings) -> None:
     app.extensions["orders.settings"] = settings
     db = Database(
         make_pool(
@@ -36,10 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     db.open()
     app.extensions["orders.db"] = db
-    app.extensions["orders.metrics"] = make_registry(db.pool)
     configure_status_log(settings.log_file)
-    _register(app)
-    return app
 
 
 def _register(app: Flask) -> None:

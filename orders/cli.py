@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from orders.config import Settings
+from orders.operator_cli import COMMANDS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -140,6 +141,10 @@ def dev(port: int) -> None:
     from orders.devserver import run
 
     run(Settings(ORDERS_ENV="dev"), port)
+
+
+for _command in COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

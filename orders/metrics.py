@@ -31,10 +31,10 @@ class DatabaseCollector:
 
     def collect(self) -> Iterator[Metric]:
         with self.pool.connection() as conn:
-            yield _by_status(conn.execute(Q["metrics_orders_by_status"]).fetchall())
-            yield _jobs(conn.execute(Q["metrics_jobs_by_queue_status"]).fetchall())
-            yield from _lateness(conn.execute(Q["metrics_lateness_now"]).fetchone())
-            yield from _workers(conn.execute(Q["metrics_workers"]).fetchone())
+            yield _by_status(conn.execute(Q["order_count_by_status"]).fetchall())
+            yield _jobs(conn.execute(Q["queue_depth_list"]).fetchall())
+            yield from _lateness(conn.execute(Q["order_lateness_now"]).fetchone())
+            yield from _workers(conn.execute(Q["worker_summary"]).fetchone())
             yield from _counters(conn.execute(Q["metrics_counters"]).fetchone())
             rows = conn.execute(Q["metrics_execution_buckets"], {"bounds": list(BUCKETS)})
             yield from _histograms(rows.fetchall())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from psycopg import sql
+
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
     """The response is the one JSON error shape with this status (and code)."""
@@ -28,3 +30,14 @@ def jobs_of(db, order_id: int) -> list[dict]:
         "WHERE args->>'order_id' = %s ORDER BY id",
         (str(order_id),),
     ).fetchall()
+
+
+def fail_executions_of(db, order_id: int) -> None:
+    """Fault injection in the database: successful runs of this order raise."""
+    db.execute("""CREATE OR REPLACE FUNCTION fail_run() RETURNS trigger LANGUAGE plpgsql AS
+                  $$ BEGIN RAISE EXCEPTION 'provider unreachable'; END $$""")
+    db.execute(
+        sql.SQL("""CREATE TRIGGER fail_run BEFORE INSERT ON order_executions FOR EACH ROW
+                   WHEN (NEW.order_id = {} AND NEW.outcome = 'succeeded')
+                   EXECUTE FUNCTION fail_run()""").format(sql.Literal(order_id))
+    )

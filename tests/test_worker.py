@@ -9,7 +9,7 @@ from itertools import pairwise
 
 from psycopg import sql
 
-from tests.helpers import in_, jobs_of
+from tests.helpers import fail_executions_of, in_, jobs_of
 from tests.workers import wait_until
 
 ORDER_STATUS = "SELECT status, executions_count, last_error FROM orders WHERE order_id = %(id)s"
@@ -39,17 +39,6 @@ def log_lines(path, order_id: int, count: int, timeout: float = 10) -> list[dict
 
 def status_is(status: str):
     return lambda rows: rows and rows[0]["status"] == status
-
-
-def fail_executions_of(db, order_id: int) -> None:
-    """Fault injection in the database: successful runs of this order raise."""
-    db.execute("""CREATE OR REPLACE FUNCTION fail_run() RETURNS trigger LANGUAGE plpgsql AS
-                  $$ BEGIN RAISE EXCEPTION 'provider unreachable'; END $$""")
-    db.execute(
-        sql.SQL("""CREATE TRIGGER fail_run BEFORE INSERT ON order_executions FOR EACH ROW
-                   WHEN (NEW.order_id = {} AND NEW.outcome = 'succeeded')
-                   EXECUTE FUNCTION fail_run()""").format(sql.Literal(order_id))
-    )
 
 
 def slow_executions(db, seconds: float, times: int = 1) -> None:
@@ -129,7 +118,8 @@ def test_recurring_order_runs_max_executions_times_without_drift(
     assert [r["run_number"] for r in runs] == [1, 2, 3, 4]
     assert [(b - a).total_seconds() for a, b in pairwise(slots)] == [1, 1, 1]
     assert db.execute(ORDER_STATUS, {"id": order["order_id"]}).fetchone()["executions_count"] == 4
-    assert max((r["started_at"] - r["scheduled_for"]).total_seconds() for r in runs) < 1.0
+    # Woken by the due-time alarm, not the 5 s poll; the margin absorbs a loaded CI machine.
+    assert max((r["started_at"] - r["scheduled_for"]).total_seconds() for r in runs) < 3.0
 
 
 def test_duplicate_and_stale_jobs_do_nothing(client, db, alice, workers, database_url, app):

@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from orders.auth.models import Credentials, Role, Tokens, User
 from orders.db import Q
-from orders.errors import ApiError, Conflict
+from orders.errors import ApiError, Conflict, NotFound
 from orders.http import get_db
 
 # Checked when the email is unknown so that both failures take the same time (no enumeration).
@@ -70,3 +70,11 @@ def revoke_token(jwt_payload: dict) -> None:
     }
     with get_db().transaction() as conn:
         conn.execute(Q["revoked_token_insert"], params)
+
+
+def set_role(email: str, role: Role) -> User:
+    with get_db().transaction() as conn:
+        row = conn.execute(Q["user_set_role"], {"email": email, "role": role}).fetchone()
+    if row is None:
+        raise NotFound("account")
+    return User(**row)

@@ -1,15 +1,75 @@
-"""Dashboard endpoints, for admin accounts."""
+"""The operator's dashboard: an offline HTML page (static files served here) and its JSON API,
+both for admin accounts only. Actions are audited as `admin:<user id>`."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import UTC, datetime
+
+from flask import Blueprint, send_from_directory
+from pydantic import BaseModel, ConfigDict, Field
 
 from orders.auth.roles import role_required
 from orders.dashboard import service
-from orders.dashboard.models import MailDashboard
+from orders.dashboard.models import MailDashboard, OrderDetail, Overview
+from orders.http import current_user_id, parse_query
 from orders.openapi import documented
+from orders.orders.models import Order
 
-bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", static_folder="static")
+
+# The page runs only our own script and style: no inline code, nothing from another origin.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+class OverviewQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hours: float = Field(3.0, gt=0, le=48, description="Window of the chart and run counts.")
+
+
+@bp.get("")
+@bp.get("/orders/<int:order_id>", endpoint="order_page")
+@documented("The dashboard page (HTML; it logs in and calls the JSON API below)", auth=False)
+def page(order_id: int | None = None):
+    response = send_from_directory(bp.static_folder, "index.html", max_age=0)
+    response.headers["Content-Security-Policy"] = CSP
+    return response
+
+
+@bp.get("/api/overview")
+@role_required("admin")
+@documented(
+    "Counts, queues, lateness, throughput, failed, recurring, stuck, workers",
+    query=OverviewQuery,
+    response=Overview,
+)
+def overview():
+    hours = parse_query(OverviewQuery).hours
+    return service.overview(datetime.now(UTC), hours).model_dump(mode="json")
+
+
+@bp.get("/api/orders/<int:order_id>")
+@role_required("admin")
+@documented("Any order with its full timeline (audit, jobs, runs, errors)", response=OrderDetail)
+def order_detail(order_id: int):
+    return service.order_detail(order_id).model_dump(mode="json")
+
+
+@bp.post("/api/orders/<int:order_id>/retry")
+@role_required("admin")
+@documented("Retry a failed order now", response=Order)
+def retry(order_id: int):
+    return service.retry(order_id, f"admin:{current_user_id()}").model_dump(mode="json")
+
+
+@bp.post("/api/orders/<int:order_id>/cancel")
+@role_required("admin")
+@documented("Cancel a scheduled order or dismiss a failed one", response=Order)
+def cancel(order_id: int):
+    return service.cancel(order_id, f"admin:{current_user_id()}").model_dump(mode="json")
 
 
 @bp.get("/mail")

@@ -1,12 +1,30 @@
-"""Dashboard queries: read-only, straight from the tables and views operators also use in psql."""
+"""What operators look at and do, shared by the dashboard and the `orders` CLI.
+
+Read-only queries go straight to the views operators also use in psql; actions reuse the order
+services with no owner (an operator may act on any order) and an `actor` for the audit trail.
+"""
 
 from __future__ import annotations
 
-from orders.dashboard.models import MailDashboard
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from orders.dashboard.models import (
+    FailedOrder,
+    JobAttempt,
+    Lateness,
+    MailDashboard,
+    OrderDetail,
+    Overview,
+)
 from orders.db import Q
+from orders.errors import ApiError
 from orders.http import get_db
+from orders.orders import service as orders
+from orders.orders.models import Order
 
 PROBLEMS_SHOWN = 50
+LIST_LIMIT = 50
 
 
 def mail_dashboard() -> MailDashboard:
@@ -15,3 +33,85 @@ def mail_dashboard() -> MailDashboard:
         counts = conn.execute(Q["outbox_summary"]).fetchall()
         problems = conn.execute(Q["outbox_problems_list"], {"limit": PROBLEMS_SHOWN}).fetchall()
     return MailDashboard(counts=counts, problems=problems)
+
+
+def overview(now: datetime, hours: float) -> Overview:
+    """Everything the dashboard's main page shows, read on one connection."""
+    since, limit = now - timedelta(hours=hours), {"limit": LIST_LIMIT}
+    with get_db().pool.connection() as conn:
+        lateness = (
+            conn.execute(Q["order_lateness_now"]).fetchone()
+            | conn.execute(Q["execution_lateness_since"], {"since": since}).fetchone()
+        )
+        return Overview(
+            generated_at=now,
+            window_hours=hours,
+            orders=conn.execute(Q["order_count_by_status"]).fetchall(),
+            queues=conn.execute(Q["queue_depth_list"]).fetchall(),
+            lateness=Lateness(**lateness),
+            workers=conn.execute(Q["worker_list_live"]).fetchall(),
+            throughput=conn.execute(
+                Q["execution_throughput_per_minute"], {"since": since, "now": now}
+            ).fetchall(),
+            failed=_failed_orders(conn),
+            recurring=conn.execute(Q["order_list_recurring_active"], limit).fetchall(),
+            stuck=conn.execute(Q["order_list_stuck_view"], limit).fetchall(),
+        )
+
+
+def _failed_orders(conn) -> list[FailedOrder]:
+    """Failed orders, each with the error of every attempt of the job that failed."""
+    failed = [FailedOrder(**r) for r in conn.execute(Q["order_list_failed"], {"limit": LIST_LIMIT})]
+    job_ids = [f.job_id for f in failed if f.job_id is not None]
+    attempts = conn.execute(Q["job_error_list_of_jobs"], {"job_ids": job_ids}).fetchall()
+    for order in failed:
+        order.history = [JobAttempt(**a) for a in attempts if a["job_id"] == order.job_id]
+    return failed
+
+
+def order_detail(order_id: int) -> OrderDetail:
+    """Any order (operators see all) with its full timeline."""
+    with get_db().pool.connection() as conn:
+        timeline = conn.execute(Q["order_timeline_list"], {"order_id": order_id}).fetchall()
+    return OrderDetail(order=orders.get_order(None, order_id), timeline=timeline)
+
+
+def retry(order_id: int, actor: str) -> Order:
+    return orders.retry_order(None, order_id, actor=actor)
+
+
+def cancel(order_id: int, actor: str) -> Order:
+    return orders.cancel_order(None, order_id, actor=actor)
+
+
+def list_orders(filters: dict) -> list[dict]:
+    """Orders of every account (status, email, is_recurring, before_id, limit)."""
+    with get_db().pool.connection() as conn:
+        return conn.execute(Q["order_list_any"], filters).fetchall()
+
+
+def failed_order_ids() -> list[int]:
+    with get_db().pool.connection() as conn:
+        return [r["order_id"] for r in conn.execute(Q["order_ids_failed"])]
+
+
+def requeue_failed(ids: Iterable[int], actor: str, done: Callable[[int], None]) -> int:
+    """Retry each failed order in its own transaction; one that changed meanwhile is skipped."""
+    requeued = 0
+    for order_id in ids:
+        try:
+            retry(order_id, actor)
+            requeued += 1
+        except ApiError:
+            pass  # retried, cancelled or deleted by someone else since the list was read
+        done(1)
+    return requeued
+
+
+def prune(now: datetime, retention_hours: int) -> dict[str, int]:
+    """What the hourly maintenance tasks delete, now: finished jobs, expired revoked tokens."""
+    with get_db().transaction() as conn:
+        cutoff = now - timedelta(hours=retention_hours)
+        jobs = conn.execute(Q["job_prune_finished"], {"cutoff": cutoff}).rowcount
+        tokens = conn.execute(Q["revoked_token_prune"], {"now": now}).rowcount
+    return {"finished jobs": jobs, "expired revoked tokens": tokens}

@@ -201,12 +201,13 @@ def _check_max_executions(fields: dict[str, Any], done: int) -> None:
 
 
 def cancel_order(user_id: int | None, order_id: int, actor: str | None = None) -> Order:
-    """Cancel an order and its pending job; cancelling twice is harmless."""
+    """Cancel an order (scheduled, or failed: dismissed) and its pending job; twice is harmless."""
     with get_db().transaction(actor=actor or f"user:{user_id}") as conn:
         current = _load(conn, user_id, order_id, lock=True)
         if current.status == "cancelled":
             return current
-        _ensure_changeable(current)
+        if current.status != "failed":  # a failed order may be dismissed instead of retried
+            _ensure_changeable(current)
         jobs.cancel_pending(conn, current.job_id)
         conn.execute(Q["order_cancel"], {"order_id": order_id})
         order, events = _load(conn, user_id, order_id), audit.transaction_events(conn, [order_id])

@@ -1,22 +1,25 @@
--- name: metrics_orders_by_status
+-- name: order_count_by_status
 -- Orders per status (every status present, zero included).
 SELECT s.status::text AS status, count(o.order_id) AS n
 FROM unnest(enum_range(NULL::order_status)) AS s(status)
 LEFT JOIN orders o ON o.status = s.status
 GROUP BY s.status;
 
--- name: metrics_jobs_by_queue_status
+-- name: queue_depth_list
 -- Procrastinate jobs per queue and status.
-SELECT queue_name, status::text AS status, jobs AS n FROM queue_depth;
+SELECT queue_name, status::text AS status, jobs AS n,
+       extract(epoch FROM oldest_due_waiting)::float8 AS oldest_due_waiting
+FROM queue_depth
+ORDER BY queue_name, status;
 
--- name: metrics_lateness_now
+-- name: order_lateness_now
 -- Due orders not yet started, stuck orders, and how late the latest due order is.
 SELECT (SELECT count(*) FROM orders_due WHERE overdue AND status = 'scheduled') AS overdue,
        (SELECT count(*) FROM orders_stuck) AS stuck,
        coalesce((SELECT extract(epoch FROM max(late_by)) FROM orders_due
                  WHERE status = 'scheduled'), 0)::float8 AS max_lateness;
 
--- name: metrics_workers
+-- name: worker_summary
 -- Live workers and the oldest heartbeat among them.
 SELECT count(*) AS live, coalesce(extract(epoch FROM max(heartbeat_age)), 0)::float8 AS max_age
 FROM workers_live;

@@ -26,3 +26,9 @@ WHERE u.user_id = %(user_id)s;
 -- name: revoked_token_prune
 -- Forget revoked tokens that have expired anyway (nobody can present them any more).
 DELETE FROM revoked_tokens WHERE expires_at < %(now)s;
+
+-- name: user_set_role
+-- Change an account's role (operators promote admins); NULL when no such account.
+UPDATE users SET role = %(role)s::user_role
+WHERE lower(email) = lower(%(email)s)
+RETURNING user_id, email, role, created_at;

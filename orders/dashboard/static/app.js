@@ -1,0 +1,261 @@
+// The dashboard: plain JavaScript, no dependencies, works offline. Every value from the API is
+// put in the page with textContent (never innerHTML): order names are customer input.
+"use strict";
+
+const REFRESH_MS = 5000;
+const $ = (id) => document.getElementById(id);
+const store = window.sessionStorage;  // the tokens die with the tab
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) {
+      node.append(child instanceof Node ? child : String(child));
+    }
+  }
+  return node;
+}
+
+// ---- API ------------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+async function call(method, path, body, token = store.getItem("access")) {
+  const headers = { Accept: "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body && JSON.stringify(body) });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+async function api(method, path, body) {
+  try {
+    return await call(method, path, body);
+  } catch (error) {
+    if (error.status !== 401 || !store.getItem("refresh")) throw error;
+    const tokens = await call("POST", "/auth/refresh", null, store.getItem("refresh"));
+    store.setItem("access", tokens.access_token);  // the access token expired: renew once
+    return call(method, path, body);
+  }
+}
+
+// ---- formatting -----------------------------------------------------------------------------
+
+const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+const fmtSeconds = (s) => (s === null || s === undefined ? "–" : s < 1 ? `${Math.round(s * 1000)} ms` : s < 120 ? `${s.toFixed(1)} s` : `${Math.round(s / 60)} min`);
+const orderLink = (id) => el("a", { href: `/dashboard/orders/${id}` }, `#${id}`);
+
+function table(node, columns, rows, empty = "Nothing here.") {
+  node.replaceChildren();
+  if (!rows.length) {
+    node.append(el("tbody", {}, el("tr", {}, el("td", { class: "muted" }, empty))));
+    return;
+  }
+  node.append(el("thead", {}, el("tr", {}, ...columns.map(([title]) => el("th", {}, title)))));
+  node.append(el("tbody", {}, ...rows.map((row) =>
+    el("tr", {}, ...columns.map(([, cell]) => el("td", {}, cell(row)))))));
+}
+
+function flash(message, kind = "ok") {
+  const node = $("flash");
+  node.textContent = message;
+  node.className = kind;
+  node.hidden = false;
+  clearTimeout(flash.timer);
+  flash.timer = setTimeout(() => { node.hidden = true; }, 6000);
+}
+
+// ---- actions --------------------------------------------------------------------------------
+
+function actionButtons(order, after) {
+  const act = (verb) => async () => {
+    try {
+      const result = await api("POST", `/dashboard/api/orders/${order.order_id}/${verb}`);
+      flash(`Order #${result.order_id} is now ${result.status}.`);
+      after();
+    } catch (error) {
+      flash(error.message, "error");
+    }
+  };
+  const buttons = [];
+  if (order.status === "failed") buttons.push(el("button", { type: "button", onclick: act("retry") }, "Retry"));
+  if (order.status === "failed" || order.status === "scheduled") {
+    buttons.push(el("button", { type: "button", class: "secondary", onclick: act("cancel") }, "Cancel"));
+  }
+  return el("span", { class: "actions" }, ...buttons);
+}
+
+// ---- overview -------------------------------------------------------------------------------
+
+function renderCounts(counts) {
+  $("order-counts").replaceChildren(...counts.map((c) =>
+    el("div", { class: `card count ${c.status}` }, el("div", { class: "n" }, c.n), el("div", {}, c.status))));
+}
+
+function renderChart(points, hours) {
+  $("window").textContent = `· last ${hours} h`;
+  const width = 720, height = 160, pad = 24;
+  const max = Math.max(1, ...points.map((p) => p.executions));
+  const bar = (width - pad) / Math.max(points.length, 1);
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "executions per minute");
+  const add = (parent, tag, attrs, text) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    parent.append(node);
+    return node;
+  };
+  add(svg, "text", { x: 0, y: 12, class: "axis" }, String(max));
+  add(svg, "text", { x: 0, y: height - 4, class: "axis" }, "0");
+  add(svg, "line", { x1: pad, y1: height - pad / 2, x2: width, y2: height - pad / 2, class: "baseline" });
+  points.forEach((p, i) => {
+    const h = ((height - pad) * p.executions) / max;
+    const f = ((height - pad) * p.failed) / max;
+    const x = pad + i * bar, w = Math.max(bar - 1, 1), base = height - pad / 2;
+    const minute = add(svg, "g", { class: "minute" });
+    add(minute, "title", {}, `${new Date(p.minute).toLocaleTimeString()}: ${p.executions} runs, ${p.failed} failed`);
+    add(minute, "rect", { x, y: base - h, width: w, height: h - f, class: "ok" });
+    add(minute, "rect", { x, y: base - f, width: w, height: f, class: "failed" });
+  });
+  $("chart").replaceChildren(svg);
+}
+
+function renderLateness(l) {
+  const rows = [["Overdue now", l.overdue], ["Stuck now", l.stuck], ["Most overdue", fmtSeconds(l.max_lateness)],
+    ["Runs (window)", l.runs], ["Failed runs", l.failed], ["Lateness p50", fmtSeconds(l.p50)],
+    ["Lateness p95", fmtSeconds(l.p95)], ["Lateness max", fmtSeconds(l.max)]];
+  $("lateness").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+}
+
+function attemptHistory(order) {
+  if (!order.history.length) return el("span", { class: "muted" }, "–");
+  return el("details", {}, el("summary", {}, `${order.history.length} attempts`),
+    el("ol", {}, ...order.history.map((a) =>
+      el("li", {}, el("span", { class: "muted" }, `${fmtTime(a.occurred_at)} · ${a.worker}: `), a.error))));
+}
+
+function renderOverview(o, mail) {
+  renderCounts(o.orders);
+  renderChart(o.throughput, o.window_hours);
+  renderLateness(o.lateness);
+  $("failed-count").textContent = o.failed.length;
+  table($("failed"), [["Order", (r) => orderLink(r.order_id)], ["Name", (r) => r.order_name],
+    ["Customer", (r) => r.email], ["Attempts", (r) => r.attempts ?? "–"],
+    ["Last error", (r) => el("span", { class: "error" }, r.last_error ?? "–")],
+    ["History", attemptHistory], ["Failed at", (r) => fmtTime(r.failed_at)],
+    ["", (r) => actionButtons({ ...r, status: "failed" }, refresh)]], o.failed, "No failed orders.");
+  table($("queues"), [["Queue", (r) => r.queue_name], ["Status", (r) => r.status], ["Jobs", (r) => r.n],
+    ["Oldest due waiting", (r) => fmtSeconds(r.oldest_due_waiting)]], o.queues, "No jobs.");
+  table($("workers"), [["Worker", (r) => r.worker_id], ["Heartbeat", (r) => `${fmtSeconds(r.heartbeat_age)} ago`],
+    ["Running", (r) => r.jobs_running]], o.workers, "No live workers.");
+  table($("recurring"), [["Order", (r) => orderLink(r.order_id)], ["Name", (r) => r.order_name],
+    ["Customer", (r) => r.email],
+    ["Every", (r) => r.cron ? `cron ${r.cron}` : `${r.repeat_interval} ${r.repeat_unit}`],
+    ["Runs", (r) => `${r.executions_count} / ${r.max_executions ?? "∞"}`],
+    ["Next run", (r) => fmtTime(r.next_run_at)], ["Status", (r) => r.status]], o.recurring, "No recurring orders.");
+  table($("stuck"), [["Order", (r) => orderLink(r.order_id)], ["Name", (r) => r.order_name],
+    ["Status", (r) => r.status], ["Late by", (r) => fmtSeconds(r.late_seconds)],
+    ["Job", (r) => `${r.job_id ?? "–"} (${r.job_status})`]], o.stuck, "No stuck orders.");
+  table($("mail"), [["Kind", (r) => r.kind], ["Status", (r) => r.status], ["Mails", (r) => r.count],
+    ["Oldest", (r) => fmtTime(r.oldest)]], mail.counts, "No mail yet.");
+  table($("mail-problems"), [["Mail", (r) => r.outbox_id], ["To", (r) => r.recipient],
+    ["Status", (r) => r.status], ["Attempts", (r) => r.attempts],
+    ["Last error", (r) => el("span", { class: "error" }, r.last_error ?? "–")]], mail.problems, "No mail problems.");
+}
+
+// ---- order page -----------------------------------------------------------------------------
+
+function renderOrder(detail) {
+  const o = detail.order;
+  $("order-title").replaceChildren(`Order #${o.order_id} · `, o.order_name, " ", el("span", { class: `badge ${o.status}` }, o.status));
+  $("order-actions").replaceChildren(actionButtons(o, refresh));
+  const fields = ["user_id", "schedule_time", "is_recurring", "repeat_interval", "repeat_unit", "cron",
+    "timezone", "max_executions", "executions_count", "next_run_at", "last_run_at", "job_id", "last_error",
+    "created_at", "updated_at"];
+  $("order-fields").replaceChildren(...fields.flatMap((f) => [el("dt", {}, f),
+    el("dd", {}, f.endsWith("_at") || f === "schedule_time" ? fmtTime(o[f]) : o[f] ?? "–")]));
+  table($("timeline"), [["At", (r) => fmtTime(r.at)], ["Source", (r) => el("span", { class: `source ${r.source}` }, r.source)],
+    ["Event", (r) => r.event], ["Status", (r) => (r.to_status ? `${r.from_status ?? "–"} → ${r.to_status}` : "")],
+    ["Job", (r) => r.job_id ?? ""], ["Actor", (r) => r.actor ?? ""], ["Detail", (r) => r.detail ?? ""]],
+  detail.timeline, "No events.");
+}
+
+// ---- page flow ------------------------------------------------------------------------------
+
+const orderId = () => (location.pathname.match(/^\/dashboard\/orders\/(\d+)$/) || [])[1];
+
+function show(section) {
+  for (const id of ["login", "overview", "order"]) $(id).hidden = id !== section;
+  $("session").hidden = section === "login";
+}
+
+async function refresh() {
+  try {
+    if (orderId()) {
+      renderOrder(await api("GET", `/dashboard/api/orders/${orderId()}`));
+      show("order");
+    } else {
+      const [overview, mail] = await Promise.all([api("GET", "/dashboard/api/overview"), api("GET", "/dashboard/mail")]);
+      renderOverview(overview, mail);
+      show("overview");
+    }
+    $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  } catch (error) {
+    if (error.status === 401 || error.status === 403) return logout(error.status === 403 ? "This account is not an admin." : null);
+    flash(error.message, "error");
+  }
+}
+
+function logout(message) {
+  store.clear();
+  show("login");
+  $("login-error").hidden = !message;
+  $("login-error").textContent = message || "";
+}
+
+async function login(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  try {
+    const tokens = await call("POST", "/auth/login", { email: form.get("email"), password: form.get("password") }, null);
+    store.setItem("access", tokens.access_token);
+    store.setItem("refresh", tokens.refresh_token);
+    const me = await api("GET", "/auth/me");
+    if (me.role !== "admin") return logout("This account is not an admin.");
+    store.setItem("email", me.email);
+    $("who").textContent = me.email;
+    event.target.reset();
+    await refresh();
+  } catch (error) {
+    logout(error.message);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").addEventListener("submit", login);
+  $("logout").addEventListener("click", async () => {
+    await call("POST", "/auth/logout").catch(() => null);  // revoke the token server-side too
+    logout(null);
+  });
+  $("who").textContent = store.getItem("email") || "";
+  if (store.getItem("access")) refresh(); else show("login");
+  setInterval(() => {
+    if ($("auto").checked && !document.hidden && store.getItem("access")) refresh();
+  }, REFRESH_MS);
+});

@@ -1,0 +1,208 @@
+"""The operator's half of the `orders` command: stats, orders list/show, retry, cancel,
+requeue-failed, prune and admin accounts. Each command runs the same services as the API."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import click
+from pydantic import ValidationError
+from tabulate import tabulate
+
+from orders.config import Settings
+from orders.errors import ApiError
+
+
+@contextmanager
+def services() -> Iterator[Settings]:
+    """An app context around the services, and a clean one-line exit on expected errors."""
+    from orders import create_service_app
+
+    try:
+        settings = Settings()
+        app = create_service_app(settings)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        with app.app_context():
+            yield settings
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        raise click.ClickException(f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+    finally:
+        app.extensions["orders.db"].close()
+
+
+def actor() -> str:
+    """Who the audit trail names for CLI actions."""
+    return f"operator:{os.environ.get('ORDERS_OPERATOR') or getpass.getuser()}"
+
+
+def table(rows: list[dict], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "(none)"
+    columns = columns or list(rows[0])
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    return tabulate(cells, headers=columns, tablefmt="simple", disable_numparse=True)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+@click.command()
+@click.option("--hours", default=1.0, show_default=True, help="Window for run counts and lateness.")
+def stats(hours: float) -> None:
+    """Orders per status, queue depth, failures, lateness and live workers."""
+    from orders.dashboard.service import overview
+
+    with services():
+        o = overview(datetime.now(UTC), hours)
+    click.echo(table([s.model_dump() for s in o.orders], ["status", "n"]) + "\n")
+    click.echo(table([q.model_dump() for q in o.queues]) + "\n")
+    late = o.lateness
+    click.echo(
+        f"overdue {late.overdue} · stuck {late.stuck} · most overdue {late.max_lateness:.1f} s\n"
+        f"last {hours:g} h: {late.runs} runs, {late.failed} failed, lateness p50 "
+        f"{late.p50:.3f} s, p95 {late.p95:.3f} s, max {late.max:.3f} s\n"
+        f"failed orders {len(o.failed)} · live workers {len(o.workers)}"
+    )
+
+
+@click.group("orders")
+def orders_group() -> None:
+    """Look at orders of every account."""
+
+
+@orders_group.command("list")
+@click.option(
+    "--status", type=click.Choice(["scheduled", "processing", "completed", "failed", "cancelled"])
+)
+@click.option("--email", help="Only this customer's orders.")
+@click.option("--recurring/--one-time", default=None, help="Only recurring or one-time orders.")
+@click.option("--before", "before_id", type=int, help="Page on: orders with a smaller id.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def orders_list(**filters) -> None:
+    """Newest first; page with --before <last id shown>."""
+    from orders.dashboard.service import list_orders
+
+    filters["is_recurring"] = filters.pop("recurring")
+    with services():
+        rows = list_orders(filters)
+    click.echo(table(rows))
+
+
+@orders_group.command("show")
+@click.argument("order_id", type=int)
+def orders_show(order_id: int) -> None:
+    """One order's fields and its full timeline (audit, jobs, runs, errors)."""
+    from orders.dashboard.service import order_detail
+
+    with services():
+        detail = order_detail(order_id)
+    fields = detail.order.model_dump(exclude={"payload"})
+    click.echo(tabulate([[k, _cell(v)] for k, v in fields.items()], tablefmt="plain") + "\n")
+    click.echo(table([t.model_dump() for t in detail.timeline]))
+
+
+@click.command()
+@click.argument("order_id", type=int)
+def retry(order_id: int) -> None:
+    """Put a failed order back in the queue, due now."""
+    from orders.dashboard.service import retry as retry_order
+
+    with services():
+        order = retry_order(order_id, actor())
+    click.echo(f"order {order.order_id} {order.status}, job {order.job_id}")
+
+
+@click.command()
+@click.argument("order_id", type=int)
+def cancel(order_id: int) -> None:
+    """Cancel a scheduled order, or dismiss a failed one."""
+    from orders.dashboard.service import cancel as cancel_order
+
+    with services():
+        order = cancel_order(order_id, actor())
+    click.echo(f"order {order.order_id} {order.status}")
+
+
+@click.command("requeue-failed")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def requeue_failed(yes: bool) -> None:
+    """Retry every failed order (each in its own transaction), with a progress bar."""
+    from orders.dashboard.service import failed_order_ids, requeue_failed
+
+    with services():
+        ids = failed_order_ids()
+        if not ids:
+            click.echo("no failed orders")
+            return
+        if not yes:
+            click.confirm(f"Requeue {len(ids)} failed orders?", abort=True)
+        with click.progressbar(length=len(ids), label="requeueing") as bar:
+            done = requeue_failed(ids, actor(), bar.update)
+    click.echo(f"requeued {done} of {len(ids)} failed orders")
+
+
+@click.command()
+@click.option(
+    "--retention-hours", type=click.IntRange(min=1), help="Default: ORDERS_JOB_RETENTION_HOURS."
+)
+def prune(retention_hours: int | None) -> None:
+    """Delete finished jobs past retention and expired revoked tokens now."""
+    from orders.dashboard.service import prune as prune_now
+
+    with services() as settings:
+        counts = prune_now(datetime.now(UTC), retention_hours or settings.job_retention_hours)
+    click.echo(", ".join(f"{n} {what}" for what, n in counts.items()) + " deleted")
+
+
+@click.group()
+def users() -> None:
+    """Accounts: create admins, change roles."""
+
+
+@users.command("add")
+@click.option("--email", required=True)
+@click.option(
+    "--role", type=click.Choice(["customer", "admin"]), default="admin", show_default=True
+)
+def users_add(email: str, role: str) -> None:
+    """Create an account; the password is prompted for or read from ORDERS_USER_PASSWORD."""
+    from orders.auth.models import Credentials
+    from orders.auth.service import create_user
+
+    password = os.environ.get("ORDERS_USER_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    with services():
+        user = create_user(Credentials(email=email, password=password), role)
+    click.echo(f"user {user.user_id}: {user.email} ({user.role})")
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["customer", "provider", "admin"]))
+def users_set_role(email: str, role: str) -> None:
+    """Change an account's role (takes effect on its next request)."""
+    from orders.auth.service import set_role
+
+    with services():
+        user = set_role(email, role)
+    click.echo(f"user {user.user_id}: {user.email} ({user.role})")
+
+
+COMMANDS = [stats, orders_group, retry, cancel, requeue_failed, prune, users]
