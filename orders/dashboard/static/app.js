@@ -5,6 +5,7 @@
 const REFRESH_MS = 5000;
 const $ = (id) => document.getElementById(id);
 const store = window.sessionStorage;  // the tokens die with the tab
+const openHistories = new Set();  // failed orders whose attempt history is unfolded
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -145,9 +146,14 @@ function renderLateness(l) {
 
 function attemptHistory(order) {
   if (!order.history.length) return el("span", { class: "muted" }, "–");
-  return el("details", {}, el("summary", {}, `${order.history.length} attempts`),
+  const details = el("details", openHistories.has(order.order_id) ? { open: "" } : {},
+    el("summary", {}, `${order.history.length} attempts`),
     el("ol", {}, ...order.history.map((a) =>
       el("li", {}, el("span", { class: "muted" }, `${fmtTime(a.occurred_at)} · ${a.worker}: `), a.error))));
+  details.addEventListener("toggle", () => {  // stays open across auto-refreshes
+    if (details.open) openHistories.add(order.order_id); else openHistories.delete(order.order_id);
+  });
+  return details;
 }
 
 function renderOverview(o, mail) {
@@ -192,7 +198,7 @@ function renderOrder(detail) {
     el("dd", {}, f.endsWith("_at") || f === "schedule_time" ? fmtTime(o[f]) : o[f] ?? "–")]));
   table($("timeline"), [["At", (r) => fmtTime(r.at)], ["Source", (r) => el("span", { class: `source ${r.source}` }, r.source)],
     ["Event", (r) => r.event], ["Status", (r) => (r.to_status ? `${r.from_status ?? "–"} → ${r.to_status}` : "")],
-    ["Job", (r) => r.job_id ?? ""], ["Actor", (r) => r.actor ?? ""], ["Detail", (r) => r.detail ?? ""]],
+    ["Job", (r) => r.job_id ?? ""], ["Actor", (r) => r.actor ?? ""], ["Detail", (r) => (r.detail === "{}" ? "" : r.detail ?? "")]],
   detail.timeline, "No events.");
 }
 
