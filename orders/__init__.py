@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from flask import Flask
 from flask_jwt_extended import JWTManager
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from orders.audit import configure_status_log
 from orders.config import Settings
@@ -25,6 +26,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         JWT_TOKEN_LOCATION=["headers"],
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
     )
+    if settings.trusted_proxies:  # client addresses (login throttling) from X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
     _attach_services(app, settings)
     app.extensions["orders.metrics"] = make_registry(app.extensions["orders.db"].pool)
     _register(app)

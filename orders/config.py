@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(10.0, alias="SMTP_TIMEOUT_SECONDS", gt=0)
     mail_dir: Path = Field(Path(".data/mail"), alias="ORDERS_MAIL_DIR")
     mail_max_attempts: int = Field(10, alias="ORDERS_MAIL_MAX_ATTEMPTS", ge=1)
+    login_max_failures_per_account: int = Field(
+        5, alias="ORDERS_LOGIN_MAX_FAILURES_PER_ACCOUNT", ge=1
+    )
+    login_max_failures_per_address: int = Field(
+        20, alias="ORDERS_LOGIN_MAX_FAILURES_PER_ADDRESS", ge=1
+    )
+    login_window_seconds: float = Field(900, alias="ORDERS_LOGIN_WINDOW_SECONDS", gt=0)
+    login_lockout_seconds: float = Field(30, alias="ORDERS_LOGIN_LOCKOUT_SECONDS", gt=0)
+    login_max_lockout_seconds: float = Field(900, alias="ORDERS_LOGIN_MAX_LOCKOUT_SECONDS", gt=0)
+    trusted_proxies: int = Field(0, alias="ORDERS_TRUSTED_PROXIES", ge=0)
     metrics_token: str | None = Field(None, alias="ORDERS_METRICS_TOKEN")
     worker_health_port: int | None = Field(None, alias="ORDERS_WORKER_HEALTH_PORT", gt=0, lt=65536)
     mail_retry_base_seconds: float = Field(60.0, alias="ORDERS_MAIL_RETRY_BASE_SECONDS", ge=0)

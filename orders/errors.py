@@ -23,6 +23,7 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, details: Any = None):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers: dict[str, str] = {}  # e.g. Retry-After on a 429
 
 
 class NotFound(ApiError):
@@ -50,7 +51,8 @@ def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 def _on_api_error(exc: ApiError):
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    body, status = error_response(exc.status, exc.code, exc.message, exc.details)
+    return body, status, exc.headers
 
 
 def _on_http(exc: HTTPException):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import current_app, request
 from flask_jwt_extended import get_jwt_identity
@@ -18,11 +18,24 @@ M = TypeVar("M", bound=BaseModel)
 def parse_body(model: type[M]) -> M:
     """Validate the raw JSON body against `model`; malformed JSON is a 400, bad fields a 422."""
     try:
-        return model.model_validate_json(request.get_data() or b"null")
+        parsed = model.model_validate_json(request.get_data() or b"null")
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
         raise
+    if _contains_nul(parsed.model_dump()):  # PostgreSQL text and jsonb cannot hold U+0000
+        raise ApiError(422, "validation_error", "text must not contain NUL (U+0000) characters")
+    return parsed
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(v) for v in value)
+    return False
 
 
 def parse_query(model: type[M]) -> M:

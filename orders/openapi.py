@@ -22,6 +22,7 @@ ERROR_STATUSES = {
     "409": "Conflict",
     "413": "Body too large",
     "422": "Validation error",
+    "429": "Too many failed logins (see the Retry-After header)",
     "500": "Unexpected error",
 }
 
@@ -52,8 +53,10 @@ def documented(
     query: type[BaseModel] | None = None,
     auth: bool = True,
     headers: dict[str, str] | None = None,
+    also: dict[int, str] | None = None,
 ) -> Callable:
-    """Attach OpenAPI metadata to a view function (`headers`: optional request headers)."""
+    """Attach OpenAPI metadata to a view function (`headers`: optional request headers;
+    `also`: other success statuses answering with the same response model)."""
 
     def mark(view: Callable) -> Callable:
         view.openapi = {
@@ -64,6 +67,7 @@ def documented(
             "query": query,
             "auth": auth,
             "headers": headers or {},
+            "also": also or {},
         }
         return view
 
@@ -135,6 +139,7 @@ def _operation(op: dict[str, Any]) -> dict[str, Any]:
         + _query_parameters(op["query"])
         + _header_parameters(op["headers"]),
         "responses": {str(op["status"]): ok}
+        | {str(code): {**ok, "description": text} for code, text in op["also"].items()}
         | {code: {**error, "description": text} for code, text in ERROR_STATUSES.items()},
     }
     if op["body"] is not None:

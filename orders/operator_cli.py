@@ -7,7 +7,7 @@ import getpass
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 from pydantic import ValidationError
@@ -162,11 +162,15 @@ def requeue_failed(yes: bool) -> None:
     "--retention-hours", type=click.IntRange(min=1), help="Default: ORDERS_JOB_RETENTION_HOURS."
 )
 def prune(retention_hours: int | None) -> None:
-    """Delete finished jobs past retention and expired revoked tokens now."""
+    """Delete finished jobs past retention, expired revoked tokens, stale login counters."""
     from orders.dashboard.service import prune as prune_now
 
     with services() as settings:
-        counts = prune_now(datetime.now(UTC), retention_hours or settings.job_retention_hours)
+        counts = prune_now(
+            datetime.now(UTC),
+            retention_hours or settings.job_retention_hours,
+            timedelta(seconds=settings.login_window_seconds),
+        )
     click.echo(", ".join(f"{n} {what}" for what, n in counts.items()) + " deleted")
 
 

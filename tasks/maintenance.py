@@ -89,3 +89,17 @@ async def prune_revoked_tokens(timestamp: int) -> int:
         )
     log.info("pruned %d expired revoked tokens", cursor.rowcount)
     return cursor.rowcount
+
+
+@app.periodic(cron="27 * * * *")
+@app.task(queue="maintenance", name="prune_login_failures")
+async def prune_login_failures(timestamp: int) -> int:
+    """Forget failed-login counts whose window and lock are both over."""
+    params = {
+        "now": datetime.fromtimestamp(timestamp, UTC),
+        "window": timedelta(seconds=settings.login_window_seconds),
+    }
+    async with app.connector.pool.connection() as conn:
+        cursor = await conn.execute(Q["login_failure_prune"], params)
+    log.info("pruned %d login failure counters", cursor.rowcount)
+    return cursor.rowcount

@@ -136,7 +136,7 @@ def test_prune_deletes_expired_revoked_tokens(cli, alice, db):
         (alice.user_id, alice.user_id),
     )
     out = cli("prune", "--retention-hours", "1")
-    assert "0 finished jobs, 1 expired revoked tokens deleted" in out
+    assert "0 finished jobs, 1 expired revoked tokens, 0 login counters deleted" in out
     assert [r["jti"] for r in db.execute("SELECT jti FROM revoked_tokens")] == ["new"]
 
 

@@ -10,7 +10,20 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 Role = Literal["customer", "provider", "admin"]
 
 # An address as accounts store it: validated, trimmed, lower-cased (emails are unique that way).
-Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(lambda v: v.strip().lower())]
+# The pattern tells API clients (and schemathesis) the common shape email-validator accepts:
+# a dot-atom local part and a domain with a public-looking top-level label. The validator stays
+# the authority (it also refuses special-use domains such as .test and .invalid).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_PATTERN = (
+    rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+"
+    r"(?!(?:arpa|invalid|local|localhost|onion|test)$)[A-Za-z]{2,63}$"
+)
+Email = Annotated[
+    EmailStr,
+    Field(max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN}),
+    AfterValidator(lambda v: v.strip().lower()),
+]
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask_jwt_extended import (
     JWTManager,
     current_user,
@@ -30,7 +30,8 @@ def signup():
 @documented("Exchange email and password for tokens", body=Credentials, response=Tokens, auth=False)
 def login():
     """Exchange email and password for an access and a refresh token."""
-    return service.login(parse_body(Credentials)).model_dump(mode="json")
+    tokens = service.login(parse_body(Credentials), request.remote_addr or "unknown")
+    return tokens.model_dump(mode="json")
 
 
 @bp.post("/refresh")

@@ -9,10 +9,11 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 from psycopg.errors import UniqueViolation
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from orders.auth import throttle
 from orders.auth.models import Credentials, Role, Tokens, User
 from orders.db import Q
 from orders.errors import ApiError, Conflict, NotFound
-from orders.http import get_db
+from orders.http import get_db, get_settings
 
 # Checked when the email is unknown so that both failures take the same time (no enumeration).
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -31,12 +32,23 @@ def create_user(creds: Credentials, role: Role = "customer") -> User:
         raise Conflict("an account with this email already exists", "email_taken") from None
 
 
-def login(creds: Credentials) -> Tokens:
-    with get_db().pool.connection() as conn:
+def login(creds: Credentials, address: str) -> Tokens:
+    """Check the password, unless the account or the client address is locked (429)."""
+    now, account = datetime.now(UTC), creds.email.lower()
+    with get_db().transaction() as conn:
+        throttle.ensure_allowed(conn, account, address, now)
         row = conn.execute(Q["user_get_by_email"], {"email": creds.email}).fetchone()
     if not check_password_hash(row["password_hash"] if row else _DUMMY_HASH, creds.password):
+        with get_db().transaction() as conn:
+            throttle.record_failure(conn, account, address, now, _limits())
         raise ApiError(401, "invalid_credentials", "invalid email or password")
+    with get_db().transaction() as conn:
+        throttle.clear(conn, account)
     return issue_tokens(User(**row), with_refresh=True)
+
+
+def _limits() -> throttle.Limits:
+    return throttle.Limits.from_settings(get_settings())
 
 
 def issue_tokens(user: User, with_refresh: bool) -> Tokens:

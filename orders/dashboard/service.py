@@ -108,10 +108,14 @@ def requeue_failed(ids: Iterable[int], actor: str, done: Callable[[int], None]) 
     return requeued
 
 
-def prune(now: datetime, retention_hours: int) -> dict[str, int]:
-    """What the hourly maintenance tasks delete, now: finished jobs, expired revoked tokens."""
+def prune(now: datetime, retention_hours: int, login_window: timedelta) -> dict[str, int]:
+    """What the hourly maintenance tasks delete, now: finished jobs, expired revoked tokens,
+    stale failed-login counters."""
     with get_db().transaction() as conn:
         cutoff = now - timedelta(hours=retention_hours)
         jobs = conn.execute(Q["job_prune_finished"], {"cutoff": cutoff}).rowcount
         tokens = conn.execute(Q["revoked_token_prune"], {"now": now}).rowcount
-    return {"finished jobs": jobs, "expired revoked tokens": tokens}
+        logins = conn.execute(
+            Q["login_failure_prune"], {"now": now, "window": login_window}
+        ).rowcount
+    return {"finished jobs": jobs, "expired revoked tokens": tokens, "login counters": logins}

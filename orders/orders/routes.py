@@ -27,6 +27,7 @@ bp = Blueprint("orders", __name__, url_prefix="/orders")
     response=Order,
     status=201,
     headers={"Idempotency-Key": "retrying with the same key returns the same order"},
+    also={200: "The Idempotency-Key was used before: the order it created"},
 )
 def create_order():
     key = idempotency_key()
