@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import time
 from logging.handlers import WatchedFileHandler
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,25 @@ status_log = logging.getLogger("orders.status")
 status_log.propagate = False  # these lines go to the file only
 
 
+class StatusFileHandler(WatchedFileHandler):
+    """A failed write (disk full, file gone read-only) is reported in the service's own error
+    log, at most once a minute, instead of logging's traceback on every line."""
+
+    REPORT_EVERY_SECONDS = 60.0
+    _last_report = float("-inf")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        now = time.monotonic()
+        if now - self._last_report >= self.REPORT_EVERY_SECONDS:
+            self._last_report = now
+            error = sys.exc_info()[1]
+            log.error(
+                "cannot write the status log %s (%s); order_events still records everything",
+                self.baseFilename,
+                error,
+            )
+
+
 def configure_status_log(path: Path) -> None:
     """Send status lines to `path`; if it cannot be opened, keep serving and say so."""
     for handler in list(status_log.handlers):
@@ -28,7 +49,7 @@ def configure_status_log(path: Path) -> None:
         handler.close()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = WatchedFileHandler(path, encoding="utf-8", delay=False)
+        handler = StatusFileHandler(path, encoding="utf-8", delay=False)
     except OSError as exc:
         log.error(
             "status log %s is not writable (%s); order_events still records everything", path, exc

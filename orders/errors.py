@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from flask import Flask, jsonify
 from flask_jwt_extended import JWTManager
+from procrastinate.exceptions import ConnectorException
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -69,6 +70,13 @@ def _on_db_unavailable(exc: psycopg.OperationalError):
     return error_response(503, "database_unavailable", "the database is unavailable, retry later")
 
 
+def _on_queue_error(exc: ConnectorException):
+    """Procrastinate wraps the driver's errors: a lost connection while deferring is still 503."""
+    if isinstance(exc.__cause__, psycopg.OperationalError):
+        return _on_db_unavailable(exc.__cause__)
+    return _on_unexpected(exc)
+
+
 def _on_unexpected(exc: Exception):
     log.exception("unhandled error")  # the text goes to the log, never to the client
     return error_response(500, "internal_error", "an unexpected error occurred")
@@ -79,6 +87,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, _on_http)
     app.register_error_handler(ValidationError, _on_validation)
     app.register_error_handler(psycopg.OperationalError, _on_db_unavailable)
+    app.register_error_handler(ConnectorException, _on_queue_error)
     app.register_error_handler(Exception, _on_unexpected)
 
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import traceback
 
-from procrastinate import utils, worker
+from procrastinate import worker
 from psycopg.rows import dict_row
 
 from orders.audit import configure_status_log
@@ -21,6 +21,7 @@ from orders.config import Settings
 from orders.db import Q
 from tasks.app import app
 from tasks.health import WorkerHealth, metrics_middleware, serve
+from tasks.supervisor import Supervisor, sleep_unless
 
 log = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 0.05  # a burst of inserted jobs costs one due-time query, not one each
@@ -55,7 +56,7 @@ class DueTimeWorker(worker.Worker):
             self._rearm.clear()
             due_in = await self._next_due_in()
             wait = self.fetch_job_polling_interval if due_in is None else due_in
-            rang = await _sleep_unless(self._rearm, min(wait, self.fetch_job_polling_interval))
+            rang = await sleep_unless(self._rearm, min(wait, self.fetch_job_polling_interval))
             if rang and due_in is not None:
                 self._new_job_event.set()
             else:
@@ -98,13 +99,6 @@ async def _insert_job_error(context, exc: Exception) -> None:
         await conn.execute(Q["job_error_insert"], params)
 
 
-async def _sleep_unless(event: asyncio.Event, seconds: float) -> bool:
-    """Sleep `seconds`; True if the time ran out, False if `event` was set first."""
-    timer = asyncio.ensure_future(asyncio.sleep(seconds))
-    await utils.wait_any(timer, event.wait())
-    return timer.done() and not timer.cancelled()
-
-
 def run_worker(
     concurrency: int, queues: list[str] | None, name: str | None, settings: Settings | None = None
 ) -> None:
@@ -116,19 +110,19 @@ def run_worker(
     if settings.worker_health_port:
         serve(health, settings.worker_health_port)
 
-    async def main() -> None:
-        async with app.open_async():
-            await DueTimeWorker(
-                health=health,
-                app=app,
-                queues=queues,
-                name=name,
-                concurrency=concurrency,
-                fetch_job_polling_interval=settings.poll_seconds,
-                update_heartbeat_interval=settings.heartbeat_seconds,
-                stalled_worker_timeout=settings.stalled_after_seconds,
-                shutdown_graceful_timeout=settings.shutdown_timeout_seconds,
-                worker_middleware=[metrics_middleware(health), record_job_error],
-            ).run()
+    def make_worker() -> DueTimeWorker:
+        return DueTimeWorker(
+            health=health,
+            app=app,
+            queues=queues,
+            name=name,
+            concurrency=concurrency,
+            fetch_job_polling_interval=settings.poll_seconds,
+            update_heartbeat_interval=settings.heartbeat_seconds,
+            stalled_worker_timeout=settings.stalled_after_seconds,
+            shutdown_graceful_timeout=settings.shutdown_timeout_seconds,
+            worker_middleware=[metrics_middleware(health), record_job_error],
+            install_signal_handlers=False,  # the supervisor owns SIGTERM/SIGINT
+        )
 
-    asyncio.run(main())
+    asyncio.run(Supervisor(app, make_worker).run())

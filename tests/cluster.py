@@ -7,7 +7,6 @@ cluster's folders to that user first.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import testing.postgresql
@@ -33,16 +32,4 @@ def start_cluster() -> Cluster:
         postgres=str(bindir / "postgres"),
         postgres_args=f"-h 127.0.0.1 -F -c logging_collector=off -c max_connections=300 "
         f"{FAST_UNSAFE}",
-    )
-
-
-def pg_ctl_restart(cluster: Cluster) -> None:
-    """Restart the server in place (used by fault tests)."""
-    bindir = Path(cluster.postgres).parent
-    subprocess.run(
-        pgserver.as_server_user(
-            [str(bindir / "pg_ctl"), "-D", str(Path(cluster.base_dir) / "data"), "-w", "restart"]
-        ),
-        check=True,
-        capture_output=True,
     )

@@ -41,3 +41,33 @@ def fail_executions_of(db, order_id: int) -> None:
                    WHEN (NEW.order_id = {} AND NEW.outcome = 'succeeded')
                    EXECUTE FUNCTION fail_run()""").format(sql.Literal(order_id))
     )
+
+
+def slow_executions(db, seconds: float, times: int = 1) -> None:
+    """Fault injection: the next `times` runs hang for `seconds` inside their transaction."""
+    db.execute("CREATE TABLE slow_budget (n int)")
+    db.execute("INSERT INTO slow_budget VALUES (%s)", (times,))
+    db.execute(
+        sql.SQL("""CREATE FUNCTION slow_run() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN
+                     IF (SELECT n FROM slow_budget) > 0 THEN
+                       PERFORM pg_sleep({});
+                     END IF;
+                     RETURN NEW;
+                   END $$""").format(sql.Literal(seconds))
+    )
+    db.execute(
+        "CREATE TRIGGER slow_run BEFORE INSERT ON order_executions FOR EACH ROW "
+        "EXECUTE FUNCTION slow_run()"
+    )
+
+
+# Per order: its status and runs, to check that each ran exactly as often as it should.
+SUMMARY = """
+SELECT o.order_id, o.status, o.is_recurring, o.executions_count,
+       count(e.*) FILTER (WHERE e.outcome = 'succeeded') AS runs,
+       count(DISTINCT e.run_number) FILTER (WHERE e.outcome = 'succeeded') AS distinct_runs,
+       count(e.*) FILTER (WHERE e.outcome = 'failed') AS failed_runs
+FROM orders o LEFT JOIN order_executions e USING (order_id)
+GROUP BY o.order_id ORDER BY o.order_id
+"""

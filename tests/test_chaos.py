@@ -7,21 +7,12 @@ import time
 
 import pytest
 
-from tests.helpers import in_
+from tests.helpers import SUMMARY, in_
 from tests.workers import wait_until
 
 RECURRING, ONE_TIME, MAX = 200, 50, 5
 WORKERS = ("w1", "w2", "w3")
 CHAOS = {"ORDERS_MAX_ATTEMPTS": "10"}  # kills count as attempts; never let them fail an order
-
-SUMMARY = """
-SELECT o.order_id, o.status, o.is_recurring, o.executions_count,
-       count(e.*) FILTER (WHERE e.outcome = 'succeeded') AS runs,
-       count(DISTINCT e.run_number) FILTER (WHERE e.outcome = 'succeeded') AS distinct_runs,
-       count(e.*) FILTER (WHERE e.outcome = 'failed') AS failed_runs
-FROM orders o LEFT JOIN order_executions e USING (order_id)
-GROUP BY o.order_id ORDER BY o.order_id
-"""
 
 
 def create_orders(client, account) -> None:

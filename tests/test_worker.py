@@ -7,9 +7,7 @@ import signal
 import time
 from itertools import pairwise
 
-from psycopg import sql
-
-from tests.helpers import fail_executions_of, in_, jobs_of
+from tests.helpers import fail_executions_of, in_, jobs_of, slow_executions
 from tests.workers import wait_until
 
 ORDER_STATUS = "SELECT status, executions_count, last_error FROM orders WHERE order_id = %(id)s"
@@ -39,25 +37,6 @@ def log_lines(path, order_id: int, count: int, timeout: float = 10) -> list[dict
 
 def status_is(status: str):
     return lambda rows: rows and rows[0]["status"] == status
-
-
-def slow_executions(db, seconds: float, times: int = 1) -> None:
-    """Fault injection: the next `times` runs hang for `seconds` inside their transaction."""
-    db.execute("CREATE TABLE slow_budget (n int)")
-    db.execute("INSERT INTO slow_budget VALUES (%s)", (times,))
-    db.execute(
-        sql.SQL("""CREATE FUNCTION slow_run() RETURNS trigger LANGUAGE plpgsql AS $$
-                   BEGIN
-                     IF (SELECT n FROM slow_budget) > 0 THEN
-                       PERFORM pg_sleep({});
-                     END IF;
-                     RETURN NEW;
-                   END $$""").format(sql.Literal(seconds))
-    )
-    db.execute(
-        "CREATE TRIGGER slow_run BEFORE INSERT ON order_executions FOR EACH ROW "
-        "EXECUTE FUNCTION slow_run()"
-    )
 
 
 def start_slow_run(client, db, alice, workers, database_url, worker: str, seconds: float) -> dict:
