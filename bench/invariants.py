@@ -50,6 +50,20 @@ def wait_quiet(url: str, timeout: float) -> bool:
     return True
 
 
+def wait_log_written(url: str, timeout: float) -> bool:
+    """Wait until the workers' status-log writer has passed every audit event."""
+    deadline = time.monotonic() + timeout
+    sql = (
+        "SELECT (SELECT horizon FROM status_log_cursor) > "
+        "coalesce((SELECT max(txid) FROM order_events), '0'::xid8) AS done"
+    )
+    while not query(url, sql)[0]["done"]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def executions_between(url: str, start: datetime, end: datetime) -> int:
     sql = (
         "SELECT count(*) AS n FROM order_executions WHERE outcome = 'succeeded' "
@@ -60,6 +74,7 @@ def executions_between(url: str, start: datetime, end: datetime) -> int:
 
 def check_all(url: str, log_file: Path, clients) -> list[Result]:
     orders = {r["order_id"]: r for r in query(url, ORDERS)}
+    wait_log_written(url, timeout=60)
     return [
         accounted_for(orders, clients),
         api_agrees(orders, clients),

@@ -8,7 +8,6 @@ from flask import Flask
 from flask_jwt_extended import JWTManager
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from orders.audit import configure_status_log
 from orders.config import Settings
 from orders.db import Database, make_pool
 from orders.errors import register_error_handlers, register_jwt_errors
@@ -53,7 +52,6 @@ def _attach_services(app: Flask, settings: Settings) -> None:
     )
     db.open()
     app.extensions["orders.db"] = db
-    configure_status_log(settings.log_file)
 
 
 def _register(app: Flask) -> None:

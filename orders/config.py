@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     login_lockout_seconds: float = Field(30, alias="ORDERS_LOGIN_LOCKOUT_SECONDS", gt=0)
     login_max_lockout_seconds: float = Field(900, alias="ORDERS_LOGIN_MAX_LOCKOUT_SECONDS", gt=0)
     trusted_proxies: int = Field(0, alias="ORDERS_TRUSTED_PROXIES", ge=0)
+    status_log_seconds: float = Field(1.0, alias="ORDERS_STATUS_LOG_SECONDS", gt=0)
+    status_log_writer: bool = Field(True, alias="ORDERS_STATUS_LOG_WRITER")
     metrics_token: str | None = Field(None, alias="ORDERS_METRICS_TOKEN")
     worker_health_port: int | None = Field(None, alias="ORDERS_WORKER_HEALTH_PORT", gt=0, lt=65536)
     mail_retry_base_seconds: float = Field(60.0, alias="ORDERS_MAIL_RETRY_BASE_SECONDS", ge=0)

@@ -93,6 +93,11 @@ def _counters(row: dict) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "orders_emails_pending", "Mails waiting to be sent.", row["emails_pending"]
     )
+    yield GaugeMetricFamily(
+        "orders_status_log_lag_seconds",
+        "Seconds since a worker last advanced the status log (about 1 while workers run).",
+        value=row["status_log_lag"],
+    )
 
 
 def _histograms(rows: list[dict]) -> Iterator[Metric]:

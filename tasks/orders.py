@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from procrastinate import JobContext, RetryStrategy
 from psycopg.rows import dict_row
 
-from orders import audit
 from orders.config import Settings
 from orders.db import Q
 from orders.orders.schedule import recurrence_of
@@ -38,38 +37,31 @@ async def _one(cur, query: str, **params) -> dict | None:
     return await (await cur.execute(Q[query], params)).fetchone()
 
 
-async def _all(cur, query: str, **params) -> list[dict]:
-    return await (await cur.execute(Q[query], params)).fetchall()
-
-
 @app.task(name="execute_order", queue="orders", pass_context=True, retry=OrderRetry())
 async def execute_order(context: JobContext, order_id: int) -> None:
     """Run the order's due execution if this job is still the order's job."""
     job, worker = context.job, context.worker_name or "worker"
     async with app.connector.pool.connection() as conn:
         try:
-            events = await _run(conn, job, worker, order_id)
+            await _run(conn, job, worker, order_id)
         except Exception as exc:
-            events = await _record_failure(conn, job, worker, order_id, exc)
-            audit.log_status_changes(events)
+            await _record_failure(conn, job, worker, order_id, exc)
             raise  # the retry strategy decides what happens next
-    audit.log_status_changes(events)
 
 
-async def _run(conn, job, worker: str, order_id: int) -> list[dict]:
+async def _run(conn, job, worker: str, order_id: int) -> None:
     started = now()
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(Q["session_begin_run"], {"actor": f"worker:{worker}"})
         order = await _one(cur, "order_lock_for_execution", order_id=order_id)
         if order is None or order["job_id"] != job.id or order["status"] != "scheduled":
             log.info("job %s for order %s is stale; nothing to do", job.id, order_id)
-            return []
+            return
         async with conn.pipeline():  # the writes below need no answer: one round trip
             await cur.execute(Q["order_mark_processing"], {"order_id": order_id, "now": started})
             await place_order(cur, order, started)
             await _record_execution(cur, order, job, worker, started)
             await _finish_run(conn, cur, order)
-            return await _all(cur, "order_events_of_transaction", order_ids=[order_id])
 
 
 async def place_order(cur, order: dict, now: datetime) -> None:
@@ -127,14 +119,14 @@ async def _finish_run(conn, cur, order: dict) -> None:
     )
 
 
-async def _record_failure(conn, job, worker: str, order_id: int, exc: Exception) -> list[dict]:
+async def _record_failure(conn, job, worker: str, order_id: int, exc: Exception) -> None:
     """Keep the error on the order; when no retry is left, the run and the order are failed."""
     final = execute_order.retry_strategy.get_retry_decision(exception=exc, job=job) is None
     error = repr(exc)[:2000]
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         order = await _one(cur, "order_lock_for_execution", order_id=order_id)
         if order is None or order["job_id"] != job.id:
-            return []
+            return
         await cur.execute(Q["session_set_actor"], {"actor": f"worker:{worker}"})
         reason = f"attempt {job.attempts + 1} failed: {error}"[:500]
         await cur.execute(Q["session_set_reason"], {"reason": reason})
@@ -150,4 +142,3 @@ async def _record_failure(conn, job, worker: str, order_id: int, exc: Exception)
                 "now": now(),
             },
         )
-        return await _all(cur, "order_events_of_transaction", order_ids=[order_id])

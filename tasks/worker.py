@@ -16,9 +16,9 @@ import traceback
 from procrastinate import worker
 from psycopg.rows import dict_row
 
-from orders.audit import configure_status_log
 from orders.config import Settings
 from orders.db import Q
+from orders.status_log import Writer
 from tasks.app import app
 from tasks.health import WorkerHealth, metrics_middleware, serve
 from tasks.supervisor import Supervisor, sleep_unless
@@ -30,10 +30,12 @@ DEBOUNCE_SECONDS = 0.05  # a burst of inserted jobs costs one due-time query, no
 class DueTimeWorker(worker.Worker):
     """A Procrastinate worker with an alarm set for the next due job."""
 
-    def __init__(self, health: WorkerHealth | None = None, **kwargs):
+    def __init__(
+        self, health: WorkerHealth | None = None, status_log: Writer | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
         self._rearm = asyncio.Event()
-        self.health = health
+        self.health, self.status_log = health, status_log
 
     async def _update_heartbeat(self):
         """Procrastinate's heartbeat loop, also telling our health endpoint it beat."""
@@ -44,7 +46,16 @@ class DueTimeWorker(worker.Worker):
                 self.health.beat()
 
     def _start_side_tasks(self):
-        return [*super()._start_side_tasks(), asyncio.create_task(self._alarm(), name="alarm")]
+        tasks = [*super()._start_side_tasks(), asyncio.create_task(self._alarm(), name="alarm")]
+        if self.status_log is not None:
+            tasks.append(asyncio.create_task(self._write_status_log(), name="status_log"))
+        return tasks
+
+    async def _write_status_log(self) -> None:
+        """Append new status changes to the log file; failures are reported, never fatal."""
+        while True:
+            await asyncio.to_thread(self.status_log.run_once)
+            await asyncio.sleep(self.status_log.every)
 
     async def _handle_notification(self, *, channel, notification):
         await super()._handle_notification(channel=channel, notification=notification)
@@ -104,15 +115,17 @@ def run_worker(
 ) -> None:
     """Run one worker process until SIGTERM/SIGINT (graceful, bounded by the shutdown timeout)."""
     settings = settings or Settings()
-    configure_status_log(settings.log_file)
     app.perform_import_paths()  # registers the order and maintenance tasks
     health = WorkerHealth(stale_after=settings.stalled_after_seconds)
     if settings.worker_health_port:
         serve(health, settings.worker_health_port)
 
+    status_log = Writer(settings.database_url, settings.log_file, settings.status_log_seconds)
+
     def make_worker() -> DueTimeWorker:
         return DueTimeWorker(
             health=health,
+            status_log=status_log if settings.status_log_writer else None,
             app=app,
             queues=queues,
             name=name,
@@ -125,4 +138,9 @@ def run_worker(
             install_signal_handlers=False,  # the supervisor owns SIGTERM/SIGINT
         )
 
-    asyncio.run(Supervisor(app, make_worker).run())
+    try:
+        asyncio.run(Supervisor(app, make_worker).run())
+        if settings.status_log_writer:
+            status_log.run_once()  # the last runs' lines, before a graceful exit
+    finally:
+        status_log.close()

@@ -71,3 +71,17 @@ SELECT o.order_id, o.status, o.is_recurring, o.executions_count,
 FROM orders o LEFT JOIN order_executions e USING (order_id)
 GROUP BY o.order_id ORDER BY o.order_id
 """
+
+
+def flush_status_log(database_url: str, path) -> list[dict]:
+    """Run one pass of the status-log writer (what workers do every second); all lines."""
+    import json
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from orders.status_log import write_pending
+
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        write_pending(conn, path)
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []

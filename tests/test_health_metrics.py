@@ -103,6 +103,7 @@ def test_metrics_count_orders_jobs_and_runs(client, alice, db):
     assert m[("orders_execution_lateness_seconds_count", ())] == 3
     assert m[("orders_stuck_orders", ())] == 0 and m[("orders_workers_live", ())] == 0
     assert m[("orders_emails_sent_total", ())] == 0
+    assert m[("orders_status_log_lag_seconds", ())] >= 0
 
 
 def test_metrics_token_when_configured(settings):

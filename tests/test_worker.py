@@ -25,10 +25,10 @@ def create(client, account, **fields) -> dict:
 
 
 def log_lines(path, order_id: int, count: int, timeout: float = 10) -> list[dict]:
-    """The order's JSON log lines, once `count` of them were written (after each commit)."""
+    """The order's JSON log lines, once the worker's status-log writer wrote `count` of them."""
     deadline = time.monotonic() + timeout
     while True:
-        lines = [json.loads(x) for x in path.read_text().splitlines()]
+        lines = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
         mine = [line for line in lines if line["order_id"] == order_id]
         if len(mine) >= count or time.monotonic() > deadline:
             return mine

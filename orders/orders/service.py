@@ -12,7 +12,6 @@ from typing import Any
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
-from orders import audit
 from orders.db import Q
 from orders.errors import ApiError, Conflict, NotFound
 from orders.http import get_db
@@ -61,8 +60,7 @@ def _create(user_id: int, new: NewOrder, key: str | None, request_hash: str) -> 
                 "request_hash": request_hash if key else None,
             },
         )
-        order, events = _load(conn, user_id, order_id), audit.transaction_events(conn, [order_id])
-    audit.log_status_changes(events)
+        order = _load(conn, user_id, order_id)
     return order, True
 
 
@@ -210,9 +208,7 @@ def cancel_order(user_id: int | None, order_id: int, actor: str | None = None) -
             _ensure_changeable(current)
         jobs.cancel_pending(conn, current.job_id)
         conn.execute(Q["order_cancel"], {"order_id": order_id})
-        order, events = _load(conn, user_id, order_id), audit.transaction_events(conn, [order_id])
-    audit.log_status_changes(events)
-    return order
+        return _load(conn, user_id, order_id)
 
 
 def retry_order(user_id: int | None, order_id: int, actor: str | None = None) -> Order:
@@ -227,6 +223,4 @@ def retry_order(user_id: int | None, order_id: int, actor: str | None = None) ->
         now = datetime.now(UTC)
         job_id = jobs.defer_execution(conn, order_id, now)
         conn.execute(Q["order_retry_failed"], {"order_id": order_id, "job_id": job_id, "now": now})
-        order, events = _load(conn, user_id, order_id), audit.transaction_events(conn, [order_id])
-    audit.log_status_changes(events)
-    return order
+        return _load(conn, user_id, order_id)

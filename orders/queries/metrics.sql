@@ -25,13 +25,15 @@ SELECT count(*) AS live, coalesce(extract(epoch FROM max(heartbeat_age)), 0)::fl
 FROM workers_live;
 
 -- name: metrics_counters
--- Totals that only grow: failed attempts (retries), stuck-order recoveries, mail by outcome.
+-- Totals that only grow (failed attempts, recoveries, mail by outcome), and the log writer's lag.
 SELECT (SELECT count(*) FROM job_errors) AS retries,
        (SELECT count(*) FROM order_events
         WHERE details ->> 'reason' LIKE 'stuck-order recovery%%') AS recoveries,
        (SELECT count(*) FROM outbox WHERE status = 'sent') AS emails_sent,
        (SELECT count(*) FROM outbox WHERE status = 'failed') AS emails_failed,
-       (SELECT count(*) FROM outbox WHERE status = 'pending') AS emails_pending;
+       (SELECT count(*) FROM outbox WHERE status = 'pending') AS emails_pending,
+       (SELECT extract(epoch FROM now() - written_at)::float8 FROM status_log_cursor)
+           AS status_log_lag;
 
 -- name: metrics_execution_buckets
 -- Runs per histogram bucket of duration and of lateness (width_bucket: bucket i holds

@@ -72,16 +72,6 @@ FROM order_events
 WHERE order_id = %(order_id)s
 ORDER BY event_id;
 
--- name: order_events_of_transaction
--- Status changes the current transaction made to these orders, for the JSON log after commit.
-SELECT event_id, order_id, user_id, job_id, from_status, to_status, executions_count, actor,
-       occurred_at, details
-FROM order_events
-WHERE order_id = ANY(%(order_ids)s)
-  AND txid = pg_current_xact_id()
-  AND event_type IN ('created', 'status_changed', 'deleted')
-ORDER BY event_id;
-
 -- name: order_list_stuck
 -- Scheduled orders overdue by the grace period whose job is missing, failed or cancelled.
 SELECT o.order_id, o.job_id, coalesce(j.status::text, 'missing') AS job_status
