@@ -37,7 +37,8 @@ def write_pending(conn: psycopg.Connection, path: Path) -> int:
         cursor = conn.execute(Q["status_log_cursor_get"]).fetchone()
         span = {"from": cursor["horizon"], "to": cursor["next_horizon"]}
         events = conn.execute(Q["status_log_events_between"], span).fetchall()
-        written = _append(path, [e for e in events if e["event_id"] not in _tail_ids(path)])
+        already = _tail_ids(path) if events else set()
+        written = _append(path, [e for e in events if e["event_id"] not in already])
         conn.execute(Q["status_log_cursor_advance"], {"horizon": span["to"], "lines": written})
     return written
 

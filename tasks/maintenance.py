@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from procrastinate import exceptions
+from procrastinate.jobs import Status
 from psycopg.rows import dict_row
 
 from orders.config import Settings
@@ -31,7 +33,15 @@ async def recover_stalled_jobs(timestamp: int) -> int:
     )
     for job in stalled:
         log.warning("retrying job %s (%s): its worker stopped heartbeating", job.id, job.task_name)
-        await app.job_manager.retry_job(job)
+        try:
+            await app.job_manager.retry_job(job)
+        except exceptions.UniqueViolation as exc:
+            if exc.queueing_lock is None:
+                raise
+            # Its queueing lock is taken: recover_stuck_orders already gave the order a newer
+            # job, so this one is obsolete (execute_order would ignore it). Retire it.
+            log.warning("job %s is superseded by a newer job of the same order", job.id)
+            await app.job_manager.finish_job(job, Status.ABORTED, delete_job=False)
     return len(stalled)
 
 

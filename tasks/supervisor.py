@@ -10,6 +10,7 @@ idempotent, so nothing runs twice. SIGTERM/SIGINT stop it gracefully; a second o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -42,7 +43,7 @@ class Supervisor:
         await self.app.connector.close_async()
 
     async def _open_and_work(self) -> None:
-        await self.app.open_async()  # no-op once open; the pool then reconnects by itself
+        await self._open()
         self.worker = self.make_worker()
         await self.worker.run()
         if not self.stopping.is_set():
@@ -57,9 +58,17 @@ class Supervisor:
             await sleep_unless(self.stopping, delay)
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
+    async def _open(self) -> None:
+        """Open the app's pool; once open it reconnects by itself. A pool whose first fill timed
+        out (database down at start for 30 s) was closed by psycopg_pool: make a new one."""
+        with contextlib.suppress(exceptions.AppNotOpen):
+            if self.app.connector.pool.closed:
+                await self.app.connector.close_async()
+        await self.app.open_async()
+
     async def _database_answers(self) -> bool:
         try:
-            await self.app.open_async()
+            await self._open()
             async with self.app.connector.pool.connection(timeout=2) as conn:
                 await conn.execute(Q["database_ping"])
             return True

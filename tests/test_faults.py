@@ -34,6 +34,17 @@ def database_down(cluster):
         cluster.start()
 
 
+def post_until_served(client, account, body: dict, timeout: float = 60):
+    """POST /orders until it is not a 503: the pool reconnects in the background, with backoff
+    that grows with the outage, so the first requests after it may still be refused."""
+    deadline = time.monotonic() + timeout
+    while (
+        response := client.post("/orders", json=body, headers=account.headers)
+    ).status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return response
+
+
 @pytest.fixture
 def fast_app(settings):
     app = create_app(settings.model_copy(update={"db_timeout_seconds": TIMEOUT}))
@@ -52,12 +63,7 @@ def test_api_is_503_while_the_database_is_down_then_recovers(fast_app, cluster, 
         assert client.get("/healthz").status_code == 200
         assert_error(client.get("/readyz"), 503, "not_ready")
 
-    # The pool reconnects in the background with backoff: 503s stop within seconds, no restart.
-    deadline = time.monotonic() + 15
-    while (
-        created := client.post("/orders", json={"order_name": "x"}, headers=alice.headers)
-    ).status_code == 503 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    created = post_until_served(client, alice, {"order_name": "x"})
     assert created.status_code == 201, created.json
     assert client.get("/readyz").status_code == 200
 
@@ -180,3 +186,19 @@ def test_connection_lost_while_deferring_is_503_and_nothing_half_written(client,
     assert_error(response, 503, "database_unavailable")
     for table in ("orders", "order_events", "procrastinate_jobs"):
         assert db.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"] == 0  # noqa: S608
+
+
+def test_a_worker_started_while_the_database_is_down_waits_for_it(
+    cluster, client, alice, workers, database_url
+):
+    """Down for longer than the pool's first fill (30 s): the worker keeps waiting, then works."""
+    with database_down(cluster):
+        proc = workers.start("w1", **FAULT)
+        time.sleep(35)
+        assert proc.poll() is None
+    order = post_until_served(client, alice, {"order_name": "x", "schedule_time": in_(0.2)}).json
+    query = "SELECT status FROM orders WHERE order_id = %(order_id)s"
+    wait_until(
+        database_url, query, lambda r: r[0]["status"] == "completed", timeout=60, params=order
+    )
+    assert proc.poll() is None

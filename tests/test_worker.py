@@ -231,3 +231,40 @@ def test_placing_an_order_notifies_the_order_placed_channel(client, alice, worke
         received = [n.payload for n in listener.notifies(timeout=20, stop_after=1)]
 
     assert received == [str(order["order_id"])]
+
+
+def test_a_stalled_job_superseded_by_a_newer_one_is_retired(
+    client, db, alice, workers, database_url
+):
+    """A dead worker's job for an order that recovery already re-deferred: retrying it would
+    take the same queueing lock, so it is aborted instead, and the order runs once."""
+    order = create(client, alice, schedule_time=in_(3600))
+    dead = db.execute(
+        "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '1 hour') "
+        "RETURNING id"
+    ).fetchone()["id"]
+    db.execute(
+        "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE id = %s",
+        (dead, order["job_id"]),
+    )
+    newer = db.execute(
+        "INSERT INTO procrastinate_jobs (queue_name, task_name, queueing_lock, args, scheduled_at) "
+        "VALUES ('orders', 'execute_order', %s, %s, now() + interval '10 s') RETURNING id",
+        (f"order:{order['order_id']}", json.dumps({"order_id": order["order_id"]})),
+    ).fetchone()["id"]
+    db.execute(
+        "UPDATE orders SET job_id = %s, next_run_at = now() + interval '10 s' WHERE order_id = %s",
+        (newer, order["order_id"]),
+    )
+
+    workers.start("w1")  # recovers stalled jobs every 5 s: before the newer job is due
+
+    wait_until(
+        database_url,
+        "SELECT status FROM procrastinate_jobs WHERE id = %(id)s",
+        lambda rows: rows[0]["status"] == "aborted",
+        params={"id": order["job_id"]},
+    )
+    wait_until(database_url, ORDER_STATUS, status_is("completed"), params={"id": order["order_id"]})
+    runs = db.execute(EXECUTIONS, {"id": order["order_id"]}).fetchall()
+    assert [(r["run_number"], r["outcome"]) for r in runs] == [(1, "succeeded")]
