@@ -23,12 +23,20 @@ def _or_exit(check):
         raise click.ClickException(str(exc)) from None
 
 
+SERVICES = {"api", "worker", "dev", "db"}  # long-running or one-shot server commands: log INFO
+
+
 @click.group()
-@click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
-def main(log_level: str) -> None:
+@click.option(
+    "--log-level", help="Python logging level (default: INFO for servers, WARNING for the rest)."
+)
+@click.pass_context
+def main(ctx: click.Context, log_level: str | None) -> None:
     """Schedule and run orders with PostgreSQL as the only server."""
+    default = "INFO" if ctx.invoked_subcommand in SERVICES else "WARNING"  # tables stay clean
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=(log_level or default).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
 

@@ -55,6 +55,8 @@ def run(settings: Settings, port: int) -> None:
     ]
     click.echo(
         f"\n  orders is running: http://127.0.0.1:{port}   (database: {url})\n"
+        f"  dashboard: http://127.0.0.1:{port}/dashboard   (an admin account: "
+        f"DATABASE_URL={url} .venv/bin/orders users add --email you@example.com)\n"
         + ("" if settings.smtp_host else f"  mail is written as .eml files to {mail_dir}\n")
         + "  Ctrl-C stops everything.\n"
     )
