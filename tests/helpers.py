@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
+
+from orders.status_log import write_pending
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
@@ -75,13 +80,6 @@ GROUP BY o.order_id ORDER BY o.order_id
 
 def flush_status_log(database_url: str, path) -> list[dict]:
     """Run one pass of the status-log writer (what workers do every second); all lines."""
-    import json
-
-    import psycopg
-    from psycopg.rows import dict_row
-
-    from orders.status_log import write_pending
-
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
         write_pending(conn, path)
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,15 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bench.cluster import free_port
 from orders import create_app
 from orders.cli import main
 from orders.config import DEV_JWT_SECRET, Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, body: dict) -> dict:

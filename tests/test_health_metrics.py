@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.cluster import free_port
 from orders import create_app
 from tasks.health import WorkerHealth, serve
 from tests.helpers import assert_error, in_
 from tests.workers import wait_until
 
 
-def samples(response) -> dict[tuple[str, tuple], float]:
+def samples(text: str) -> dict[tuple[str, tuple], float]:
     """{(sample name, sorted labels): value} from a Prometheus text exposition."""
-    text = response.get_data(as_text=True) if hasattr(response, "get_data") else response
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, str]:
@@ -89,7 +82,7 @@ def test_metrics_count_orders_jobs_and_runs(client, alice, db):
 
     response = client.get("/metrics")
     assert response.status_code == 200 and response.mimetype == "text/plain"
-    m = samples(response)
+    m = samples(response.get_data(as_text=True))
     assert m[("orders_orders", (("status", "scheduled"),))] == 2
     assert m[("orders_orders", (("status", "failed"),))] == 0
     assert m[("orders_jobs", (("queue", "orders"), ("status", "todo")))] == 2

@@ -71,9 +71,10 @@ def _failed_orders(conn) -> list[FailedOrder]:
 
 def order_detail(order_id: int) -> OrderDetail:
     """Any order (operators see all) with its full timeline."""
+    order = orders.get_order(None, order_id)  # 404 before reading the timeline
     with get_db().pool.connection() as conn:
         timeline = conn.execute(Q["order_timeline_list"], {"order_id": order_id}).fetchall()
-    return OrderDetail(order=orders.get_order(None, order_id), timeline=timeline)
+    return OrderDetail(order=order, timeline=timeline)
 
 
 def retry(order_id: int, actor: str) -> Order:
