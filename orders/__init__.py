@@ -9,7 +9,6 @@ from flask_jwt_extended import JWTManager
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from orders.config import Settings
-from orders.db import Database, make_pool
 from orders.errors import register_error_handlers, register_jwt_errors
 from orders.metrics import make_registry
 
@@ -33,23 +32,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def create_service_app(settings: Settings) -> Flask:
-    """An app with settings and the database but no routes: lets the CLI call the services."""
-    app = Flask(__name__)
-    _attach_services(app, settings)
-    return app
-
-
 def _attach_services(app: Flask, settings: Settings) -> None:
+    """Routes hand these to the services: `orders.http.get_db()` and `get_settings()`."""
     app.extensions["orders.settings"] = settings
-    db = Database(
-        make_pool(
-            settings.require_database_url(),
-            settings.db_pool_min,
-            settings.db_pool_max,
-            settings.db_timeout_seconds,
-        )
-    )
+    db = settings.database()
     db.open()
     app.extensions["orders.db"] = db
 

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orders.db import Database, Keepalives, Timeouts, make_pool
+
 # Only ever accepted in dev/test mode; production refuses to start with it.
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
 
@@ -27,6 +29,15 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(1, alias="DB_POOL_MIN", ge=0)
     db_pool_max: int = Field(10, alias="DB_POOL_MAX", gt=0)
     db_timeout_seconds: float = Field(5.0, alias="DB_TIMEOUT_SECONDS", gt=0)
+    db_statement_timeout_seconds: float = Field(10.0, alias="DB_STATEMENT_TIMEOUT_SECONDS", ge=0)
+    db_lock_timeout_seconds: float = Field(2.0, alias="DB_LOCK_TIMEOUT_SECONDS", ge=0)
+    db_idle_in_transaction_seconds: float = Field(
+        30.0, alias="DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", ge=0
+    )
+    db_keepalives_idle_seconds: int = Field(10, alias="DB_KEEPALIVES_IDLE_SECONDS", ge=1)
+    db_keepalives_interval_seconds: int = Field(5, alias="DB_KEEPALIVES_INTERVAL_SECONDS", ge=1)
+    db_keepalives_count: int = Field(3, alias="DB_KEEPALIVES_COUNT", ge=1)
+    db_prepare: bool = Field(True, alias="DB_PREPARED_STATEMENTS")
     max_attempts: int = Field(5, alias="ORDERS_MAX_ATTEMPTS", ge=0)
     retry_base: int = Field(2, alias="ORDERS_RETRY_BASE_SECONDS", ge=0)
     poll_seconds: float = Field(5.0, alias="ORDERS_WORKER_POLL_SECONDS", gt=0)
@@ -66,6 +77,33 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(None, alias="ORDERS_METRICS_TOKEN")
     worker_health_port: int | None = Field(None, alias="ORDERS_WORKER_HEALTH_PORT", gt=0, lt=65536)
     mail_retry_base_seconds: float = Field(60.0, alias="ORDERS_MAIL_RETRY_BASE_SECONDS", ge=0)
+
+    def api_timeouts(self) -> Timeouts:
+        """Bounds for API requests and CLI commands."""
+        return Timeouts(
+            statement=self.db_statement_timeout_seconds,
+            lock=self.db_lock_timeout_seconds,
+            idle_in_transaction=self.db_idle_in_transaction_seconds,
+        )
+
+    def database(self) -> Database:
+        """The API's (or a CLI command's) database: a lazily connecting pool, bounded waits."""
+        pool = make_pool(
+            self.require_database_url(),
+            self.db_pool_min,
+            self.db_pool_max,
+            self.db_timeout_seconds,
+            self.keepalives(),
+            prepare=self.db_prepare,
+        )
+        return Database(pool, self.api_timeouts())
+
+    def keepalives(self) -> Keepalives:
+        return Keepalives(
+            self.db_keepalives_idle_seconds,
+            self.db_keepalives_interval_seconds,
+            self.db_keepalives_count,
+        )
 
     def require_jwt_secret(self) -> str:
         """The signing key; outside dev/test a missing, default or short key stops the API."""

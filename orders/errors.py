@@ -37,6 +37,14 @@ class Conflict(ApiError):
         super().__init__(409, code, message)
 
 
+class Busy(Conflict):
+    """A conflict that resolves itself shortly (a row another transaction holds): retry soon."""
+
+    def __init__(self, message: str, code: str = "busy", retry_after: int = 1):
+        super().__init__(f"{message}; retry in {retry_after} s", code)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 def error_response(status: int, code: str, message: str, details: Any = None):
     body: dict[str, Any] = {"status": status, "code": code, "message": message}
     if details is not None:
@@ -70,10 +78,28 @@ def _on_db_unavailable(exc: psycopg.OperationalError):
     return error_response(503, "database_unavailable", "the database is unavailable, retry later")
 
 
+def _on_lock_timeout(exc: psycopg.errors.LockNotAvailable):
+    """A row another transaction holds (lock_timeout or NOWAIT): a conflict to retry shortly."""
+    return _on_api_error(Busy("the resource is being changed right now"))
+
+
+def _on_statement_timeout(exc: psycopg.errors.QueryCanceled):
+    log.error("statement timed out: %s", exc)
+    body, status = error_response(
+        503, "database_timeout", "the database took too long to answer, retry later"
+    )
+    return body, status, {"Retry-After": "1"}
+
+
 def _on_queue_error(exc: ConnectorException):
     """Procrastinate wraps the driver's errors: a lost connection while deferring is still 503."""
-    if isinstance(exc.__cause__, psycopg.OperationalError):
-        return _on_db_unavailable(exc.__cause__)
+    cause = exc.__cause__
+    if isinstance(cause, psycopg.errors.LockNotAvailable):
+        return _on_lock_timeout(cause)
+    if isinstance(cause, psycopg.errors.QueryCanceled):
+        return _on_statement_timeout(cause)
+    if isinstance(cause, psycopg.OperationalError):
+        return _on_db_unavailable(cause)
     return _on_unexpected(exc)
 
 
@@ -87,6 +113,8 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, _on_http)
     app.register_error_handler(ValidationError, _on_validation)
     app.register_error_handler(psycopg.OperationalError, _on_db_unavailable)
+    app.register_error_handler(psycopg.errors.LockNotAvailable, _on_lock_timeout)
+    app.register_error_handler(psycopg.errors.QueryCanceled, _on_statement_timeout)
     app.register_error_handler(ConnectorException, _on_queue_error)
     app.register_error_handler(Exception, _on_unexpected)
 

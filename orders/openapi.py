@@ -19,11 +19,12 @@ ERROR_STATUSES = {
     "401": "Missing, invalid or revoked token",
     "403": "The account's role may not use this endpoint",
     "404": "Not found",
-    "409": "Conflict",
+    "409": "Conflict (order_executing and other short-lived ones carry Retry-After)",
     "413": "Body too large",
     "422": "Validation error",
     "429": "Too many failed logins (see the Retry-After header)",
     "500": "Unexpected error",
+    "503": "Database unavailable or too slow to answer (see the Retry-After header)",
 }
 
 

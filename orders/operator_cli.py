@@ -14,29 +14,28 @@ from pydantic import ValidationError
 from tabulate import tabulate
 
 from orders.config import Settings
+from orders.db import Database
 from orders.errors import ApiError
 
 
 @contextmanager
-def services() -> Iterator[Settings]:
-    """An app context around the services, and a clean one-line exit on expected errors."""
-    from orders import create_service_app
-
+def services() -> Iterator[tuple[Database, Settings]]:
+    """The database the services work on, and a clean one-line exit on expected errors."""
     try:
         settings = Settings()
-        app = create_service_app(settings)
+        db = settings.database()
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
+    db.open()
     try:
-        with app.app_context():
-            yield settings
+        yield db, settings
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         raise click.ClickException(f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from None
     finally:
-        app.extensions["orders.db"].close()
+        db.close()
 
 
 def actor() -> str:
@@ -68,8 +67,8 @@ def stats(hours: float) -> None:
     """Orders per status, queue depth, failures, lateness and live workers."""
     from orders.dashboard.service import overview
 
-    with services():
-        o = overview(datetime.now(UTC), hours)
+    with services() as (db, _):
+        o = overview(db, datetime.now(UTC), hours)
     click.echo(table([s.model_dump() for s in o.orders], ["status", "n"]) + "\n")
     click.echo(table([q.model_dump() for q in o.queues]) + "\n")
     late = o.lateness
@@ -99,8 +98,8 @@ def orders_list(**filters) -> None:
     from orders.dashboard.service import list_orders
 
     filters["is_recurring"] = filters.pop("recurring")
-    with services():
-        rows = list_orders(filters)
+    with services() as (db, _):
+        rows = list_orders(db, filters)
     click.echo(table(rows))
 
 
@@ -110,8 +109,8 @@ def orders_show(order_id: int) -> None:
     """One order's fields and its full timeline (audit, jobs, runs, errors)."""
     from orders.dashboard.service import order_detail
 
-    with services():
-        detail = order_detail(order_id)
+    with services() as (db, _):
+        detail = order_detail(db, order_id)
     fields = detail.order.model_dump(exclude={"payload"})
     click.echo(tabulate([[k, _cell(v)] for k, v in fields.items()], tablefmt="plain") + "\n")
     click.echo(table([t.model_dump() for t in detail.timeline]))
@@ -123,8 +122,8 @@ def retry(order_id: int) -> None:
     """Put a failed order back in the queue, due now."""
     from orders.dashboard.service import retry as retry_order
 
-    with services():
-        order = retry_order(order_id, actor())
+    with services() as (db, _):
+        order = retry_order(db, order_id, actor())
     click.echo(f"order {order.order_id} {order.status}, job {order.job_id}")
 
 
@@ -134,8 +133,8 @@ def cancel(order_id: int) -> None:
     """Cancel a scheduled order, or dismiss a failed one."""
     from orders.dashboard.service import cancel as cancel_order
 
-    with services():
-        order = cancel_order(order_id, actor())
+    with services() as (db, _):
+        order = cancel_order(db, order_id, actor())
     click.echo(f"order {order.order_id} {order.status}")
 
 
@@ -145,15 +144,15 @@ def requeue_failed(yes: bool) -> None:
     """Retry every failed order (each in its own transaction), with a progress bar."""
     from orders.dashboard.service import failed_order_ids, requeue_failed
 
-    with services():
-        ids = failed_order_ids()
+    with services() as (db, _):
+        ids = failed_order_ids(db)
         if not ids:
             click.echo("no failed orders")
             return
         if not yes:
             click.confirm(f"Requeue {len(ids)} failed orders?", abort=True)
         with click.progressbar(length=len(ids), label="requeueing") as bar:
-            done = requeue_failed(ids, actor(), bar.update)
+            done = requeue_failed(db, ids, actor(), bar.update)
     click.echo(f"requeued {done} of {len(ids)} failed orders")
 
 
@@ -165,8 +164,9 @@ def prune(retention_hours: int | None) -> None:
     """Delete finished jobs past retention, expired revoked tokens, stale login counters."""
     from orders.dashboard.service import prune as prune_now
 
-    with services() as settings:
+    with services() as (db, settings):
         counts = prune_now(
+            db,
             datetime.now(UTC),
             retention_hours or settings.job_retention_hours,
             timedelta(seconds=settings.login_window_seconds),
@@ -192,8 +192,8 @@ def users_add(email: str, role: str) -> None:
     password = os.environ.get("ORDERS_USER_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
-    with services():
-        user = create_user(Credentials(email=email, password=password), role)
+    with services() as (db, _):
+        user = create_user(db, Credentials(email=email, password=password), role)
     click.echo(f"user {user.user_id}: {user.email} ({user.role})")
 
 
@@ -204,8 +204,8 @@ def users_set_role(email: str, role: str) -> None:
     """Change an account's role (takes effect on its next request)."""
     from orders.auth.service import set_role
 
-    with services():
-        user = set_role(email, role)
+    with services() as (db, _):
+        user = set_role(db, email, role)
     click.echo(f"user {user.user_id}: {user.email} ({user.role})")
 
 

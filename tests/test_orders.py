@@ -431,10 +431,10 @@ def test_operators_act_on_any_order_under_their_own_name(app, client, db, alice,
     from orders.orders import service
 
     order = create(client, alice)
-    with app.app_context():
-        with pytest.raises(NotFound):
-            service.cancel_order(bob.user_id, order["order_id"])
-        cancelled = service.cancel_order(None, order["order_id"], actor="operator:ops")
+    db_ = app.extensions["orders.db"]
+    with pytest.raises(NotFound):
+        service.cancel_order(db_, bob.user_id, order["order_id"])
+    cancelled = service.cancel_order(db_, None, order["order_id"], actor="operator:ops")
     events = db.execute(
         "SELECT to_status, actor FROM order_events WHERE order_id = %s ORDER BY event_id",
         (order["order_id"],),

@@ -12,7 +12,7 @@ from flask_jwt_extended import (
 
 from orders.auth import service
 from orders.auth.models import Credentials, Tokens, User
-from orders.http import parse_body
+from orders.http import get_db, get_settings, parse_body
 from orders.openapi import documented
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -22,7 +22,7 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 @documented("Create a customer account", body=Credentials, response=User, status=201, auth=False)
 def signup():
     """Create a customer account."""
-    user = service.create_user(parse_body(Credentials))
+    user = service.create_user(get_db(), parse_body(Credentials))
     return user.model_dump(mode="json"), 201
 
 
@@ -30,7 +30,8 @@ def signup():
 @documented("Exchange email and password for tokens", body=Credentials, response=Tokens, auth=False)
 def login():
     """Exchange email and password for an access and a refresh token."""
-    tokens = service.login(parse_body(Credentials), request.remote_addr or "unknown")
+    address = request.remote_addr or "unknown"
+    tokens = service.login(get_db(), get_settings(), parse_body(Credentials), address)
     return tokens.model_dump(mode="json")
 
 
@@ -55,10 +56,10 @@ def me():
 @documented("Revoke the presented token", status=204)
 def logout():
     """Revoke the presented token (access or refresh); using it again gives 401."""
-    service.revoke_token(get_jwt())
+    service.revoke_token(get_db(), get_jwt())
     return "", 204
 
 
 def register_jwt_callbacks(jwt: JWTManager) -> None:
-    jwt.user_lookup_loader(lambda _header, payload: service.token_user(payload)[0])
-    jwt.token_in_blocklist_loader(lambda _header, payload: service.token_user(payload)[1])
+    jwt.user_lookup_loader(lambda _header, payload: service.token_user(get_db(), payload)[0])
+    jwt.token_in_blocklist_loader(lambda _h, payload: service.token_user(get_db(), payload)[1])

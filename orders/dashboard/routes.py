@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orders.auth.roles import role_required
 from orders.dashboard import service
 from orders.dashboard.models import MailDashboard, OrderDetail, Overview
-from orders.http import current_user_id, parse_query
+from orders.http import current_user_id, get_db, parse_query
 from orders.openapi import documented
 from orders.orders.models import Order
 
@@ -48,32 +48,32 @@ def page(order_id: int | None = None):
 )
 def overview():
     hours = parse_query(OverviewQuery).hours
-    return service.overview(datetime.now(UTC), hours).model_dump(mode="json")
+    return service.overview(get_db(), datetime.now(UTC), hours).model_dump(mode="json")
 
 
 @bp.get("/api/orders/<int:order_id>")
 @role_required("admin")
 @documented("Any order with its full timeline (audit, jobs, runs, errors)", response=OrderDetail)
 def order_detail(order_id: int):
-    return service.order_detail(order_id).model_dump(mode="json")
+    return service.order_detail(get_db(), order_id).model_dump(mode="json")
 
 
 @bp.post("/api/orders/<int:order_id>/retry")
 @role_required("admin")
 @documented("Retry a failed order now", response=Order)
 def retry(order_id: int):
-    return service.retry(order_id, f"admin:{current_user_id()}").model_dump(mode="json")
+    return service.retry(get_db(), order_id, f"admin:{current_user_id()}").model_dump(mode="json")
 
 
 @bp.post("/api/orders/<int:order_id>/cancel")
 @role_required("admin")
 @documented("Cancel a scheduled order or dismiss a failed one", response=Order)
 def cancel(order_id: int):
-    return service.cancel(order_id, f"admin:{current_user_id()}").model_dump(mode="json")
+    return service.cancel(get_db(), order_id, f"admin:{current_user_id()}").model_dump(mode="json")
 
 
 @bp.get("/mail")
 @role_required("admin")
 @documented("Outgoing mail: counts per status, failures with errors", response=MailDashboard)
 def mail():
-    return service.mail_dashboard().model_dump(mode="json")
+    return service.mail_dashboard(get_db()).model_dump(mode="json")

@@ -17,9 +17,8 @@ from orders.dashboard.models import (
     OrderDetail,
     Overview,
 )
-from orders.db import Q
+from orders.db import Database, Q
 from orders.errors import ApiError
-from orders.http import get_db
 from orders.orders import service as orders
 from orders.orders.models import Order
 
@@ -27,18 +26,18 @@ PROBLEMS_SHOWN = 50
 LIST_LIMIT = 50
 
 
-def mail_dashboard() -> MailDashboard:
+def mail_dashboard(db: Database) -> MailDashboard:
     """Mail per kind and status, and the latest failed or retrying mail with its error."""
-    with get_db().pool.connection() as conn:
+    with db.read() as conn:
         counts = conn.execute(Q["outbox_summary"]).fetchall()
         problems = conn.execute(Q["outbox_problems_list"], {"limit": PROBLEMS_SHOWN}).fetchall()
     return MailDashboard(counts=counts, problems=problems)
 
 
-def overview(now: datetime, hours: float) -> Overview:
+def overview(db: Database, now: datetime, hours: float) -> Overview:
     """Everything the dashboard's main page shows, read on one connection."""
     since, limit = now - timedelta(hours=hours), {"limit": LIST_LIMIT}
-    with get_db().pool.connection() as conn:
+    with db.read() as conn:
         lateness = (
             conn.execute(Q["order_lateness_now"]).fetchone()
             | conn.execute(Q["execution_lateness_since"], {"since": since}).fetchone()
@@ -69,39 +68,41 @@ def _failed_orders(conn) -> list[FailedOrder]:
     return failed
 
 
-def order_detail(order_id: int) -> OrderDetail:
+def order_detail(db: Database, order_id: int) -> OrderDetail:
     """Any order (operators see all) with its full timeline."""
-    order = orders.get_order(None, order_id)  # 404 before reading the timeline
-    with get_db().pool.connection() as conn:
+    order = orders.get_order(db, None, order_id)  # 404 before reading the timeline
+    with db.read() as conn:
         timeline = conn.execute(Q["order_timeline_list"], {"order_id": order_id}).fetchall()
     return OrderDetail(order=order, timeline=timeline)
 
 
-def retry(order_id: int, actor: str) -> Order:
-    return orders.retry_order(None, order_id, actor=actor)
+def retry(db: Database, order_id: int, actor: str) -> Order:
+    return orders.retry_order(db, None, order_id, actor=actor)
 
 
-def cancel(order_id: int, actor: str) -> Order:
-    return orders.cancel_order(None, order_id, actor=actor)
+def cancel(db: Database, order_id: int, actor: str) -> Order:
+    return orders.cancel_order(db, None, order_id, actor=actor)
 
 
-def list_orders(filters: dict) -> list[dict]:
+def list_orders(db: Database, filters: dict) -> list[dict]:
     """Orders of every account (status, email, is_recurring, before_id, limit)."""
-    with get_db().pool.connection() as conn:
+    with db.read() as conn:
         return conn.execute(Q["order_list_any"], filters).fetchall()
 
 
-def failed_order_ids() -> list[int]:
-    with get_db().pool.connection() as conn:
+def failed_order_ids(db: Database) -> list[int]:
+    with db.read() as conn:
         return [r["order_id"] for r in conn.execute(Q["order_ids_failed"])]
 
 
-def requeue_failed(ids: Iterable[int], actor: str, done: Callable[[int], None]) -> int:
+def requeue_failed(
+    db: Database, ids: Iterable[int], actor: str, done: Callable[[int], None]
+) -> int:
     """Retry each failed order in its own transaction; one that changed meanwhile is skipped."""
     requeued = 0
     for order_id in ids:
         try:
-            retry(order_id, actor)
+            retry(db, order_id, actor)
             requeued += 1
         except ApiError:
             pass  # retried, cancelled or deleted by someone else since the list was read
@@ -109,10 +110,12 @@ def requeue_failed(ids: Iterable[int], actor: str, done: Callable[[int], None]) 
     return requeued
 
 
-def prune(now: datetime, retention_hours: int, login_window: timedelta) -> dict[str, int]:
+def prune(
+    db: Database, now: datetime, retention_hours: int, login_window: timedelta
+) -> dict[str, int]:
     """What the hourly maintenance tasks delete, now: finished jobs, expired revoked tokens,
     stale failed-login counters."""
-    with get_db().transaction() as conn:
+    with db.transaction() as conn:
         cutoff = now - timedelta(hours=retention_hours)
         jobs = conn.execute(Q["job_prune_finished"], {"cutoff": cutoff}).rowcount
         tokens = conn.execute(Q["revoked_token_prune"], {"now": now}).rowcount

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from orders.errors import Conflict
+from orders.errors import Busy
 from tasks.app import app
 from tasks.orders import execute_order
 
@@ -22,4 +22,4 @@ def cancel_pending(conn, job_id: int | None) -> None:
         return
     status = app.job_manager.get_job_status(job_id, connection=conn)
     if status.value == "doing":
-        raise Conflict("the order is executing right now; retry in a moment", "order_executing")
+        raise Busy("the order is executing right now", "order_executing")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_jwt_extended import jwt_required
 
-from orders.http import current_user_id, idempotency_key, parse_body, parse_query
+from orders.http import current_user_id, get_db, idempotency_key, parse_body, parse_query
 from orders.openapi import documented
 from orders.orders import service
 from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage, OrderPatch
@@ -31,7 +31,7 @@ bp = Blueprint("orders", __name__, url_prefix="/orders")
 )
 def create_order():
     key = idempotency_key()
-    order, created = service.schedule_order(current_user_id(), parse_body(NewOrder), key)
+    order, created = service.schedule_order(get_db(), current_user_id(), parse_body(NewOrder), key)
     return order.model_dump(mode="json"), 201 if created else 200
 
 
@@ -39,7 +39,7 @@ def create_order():
 @jwt_required()
 @documented("List the caller's orders, newest first", query=OrderFilters, response=OrderPage)
 def list_orders():
-    page = service.list_orders(current_user_id(), parse_query(OrderFilters))
+    page = service.list_orders(get_db(), current_user_id(), parse_query(OrderFilters))
     return page.model_dump(mode="json")
 
 
@@ -47,7 +47,7 @@ def list_orders():
 @jwt_required()
 @documented("One of the caller's orders", response=Order)
 def get_order(order_id: int):
-    return service.get_order(current_user_id(), order_id).model_dump(mode="json")
+    return service.get_order(get_db(), current_user_id(), order_id).model_dump(mode="json")
 
 
 @bp.put("/<int:order_id>")
@@ -57,9 +57,9 @@ def get_order(order_id: int):
 )
 def replace_order(order_id: int):
     changes = parse_body(NewOrder).model_dump()
-    return service.update_order(current_user_id(), order_id, changes, replace=True).model_dump(
-        mode="json"
-    )
+    return service.update_order(
+        get_db(), current_user_id(), order_id, changes, replace=True
+    ).model_dump(mode="json")
 
 
 @bp.patch("/<int:order_id>")
@@ -71,34 +71,36 @@ def replace_order(order_id: int):
 )
 def patch_order(order_id: int):
     changes = parse_body(OrderPatch).model_dump(exclude_unset=True)
-    return service.update_order(current_user_id(), order_id, changes, replace=False).model_dump(
-        mode="json"
-    )
+    return service.update_order(
+        get_db(), current_user_id(), order_id, changes, replace=False
+    ).model_dump(mode="json")
 
 
 @bp.delete("/<int:order_id>")
 @jwt_required()
 @documented("Cancel an order and its pending job", response=Order)
 def cancel_order(order_id: int):
-    return service.cancel_order(current_user_id(), order_id).model_dump(mode="json")
+    return service.cancel_order(get_db(), current_user_id(), order_id).model_dump(mode="json")
 
 
 @bp.get("/<int:order_id>/history")
 @jwt_required()
 @documented("The order's audit trail", response=OrderHistory)
 def order_history(order_id: int):
-    return service.order_history(current_user_id(), order_id).model_dump(mode="json")
+    return service.order_history(get_db(), current_user_id(), order_id).model_dump(mode="json")
 
 
 @bp.post("/<int:order_id>/retry")
 @jwt_required()
 @documented("Re-queue a failed order, due now", response=Order)
 def retry_order(order_id: int):
-    return service.retry_order(current_user_id(), order_id).model_dump(mode="json")
+    return service.retry_order(get_db(), current_user_id(), order_id).model_dump(mode="json")
 
 
 @bp.get("/<int:order_id>/requests")
 @jwt_required()
 @documented("The requests the order's runs made of its provider", response=OrderRequests)
 def order_requests(order_id: int):
-    return provider_service.order_requests(current_user_id(), order_id).model_dump(mode="json")
+    return provider_service.order_requests(get_db(), current_user_id(), order_id).model_dump(
+        mode="json"
+    )

@@ -9,12 +9,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg.errors import UniqueViolation
+from psycopg.errors import LockNotAvailable, UniqueViolation
 from psycopg.types.json import Jsonb
 
-from orders.db import Q
-from orders.errors import ApiError, Conflict, NotFound
-from orders.http import get_db
+from orders.db import Database, Q
+from orders.errors import ApiError, Busy, Conflict, NotFound
 from orders.orders import jobs
 from orders.orders.models import (
     NewOrder,
@@ -28,17 +27,21 @@ from orders.orders.schedule import recurrence_of
 from orders.providers.service import check_provider
 
 
-def schedule_order(user_id: int, new: NewOrder, idempotency_key: str | None) -> tuple[Order, bool]:
+def schedule_order(
+    db: Database, user_id: int, new: NewOrder, idempotency_key: str | None
+) -> tuple[Order, bool]:
     """Create an order and defer its first run; (order, created). A replayed key creates nothing."""
     request_hash = hashlib.sha256(new.model_dump_json().encode()).hexdigest()
     try:
-        return _create(user_id, new, idempotency_key, request_hash)
+        return _create(db, user_id, new, idempotency_key, request_hash)
     except UniqueViolation:  # a concurrent request with the same key won the race
-        return _create(user_id, new, idempotency_key, request_hash)
+        return _create(db, user_id, new, idempotency_key, request_hash)
 
 
-def _create(user_id: int, new: NewOrder, key: str | None, request_hash: str) -> tuple[Order, bool]:
-    with get_db().transaction(actor=f"user:{user_id}") as conn:
+def _create(
+    db: Database, user_id: int, new: NewOrder, key: str | None, request_hash: str
+) -> tuple[Order, bool]:
+    with db.transaction(actor=f"user:{user_id}") as conn:
         if key and (replayed := _replay(conn, user_id, key, request_hash)):
             return replayed, False
         fields = new.model_dump()
@@ -86,21 +89,24 @@ def _first_run(fields: dict[str, Any], anchor: datetime) -> datetime:
 
 def _load(conn, user_id: int | None, order_id: int, lock: bool = False) -> Order:
     """The order, if it is `user_id`'s (None: an operator, who may act on any order)."""
-    row = conn.execute(
-        Q["order_get_for_update" if lock else "order_get"],
-        {"user_id": user_id, "order_id": order_id},
-    ).fetchone()
+    try:
+        row = conn.execute(
+            Q["order_get_for_update" if lock else "order_get"],
+            {"user_id": user_id, "order_id": order_id},
+        ).fetchone()
+    except LockNotAvailable:  # a worker is running it (or another change holds it): no waiting
+        raise Busy("the order is executing right now", "order_executing") from None
     if row is None:
         raise NotFound("order")
     return Order(**row)
 
 
-def get_order(user_id: int | None, order_id: int) -> Order:
-    with get_db().pool.connection() as conn:
+def get_order(db: Database, user_id: int | None, order_id: int) -> Order:
+    with db.read() as conn:
         return _load(conn, user_id, order_id)
 
 
-def list_orders(user_id: int, filters: OrderFilters) -> OrderPage:
+def list_orders(db: Database, user_id: int, filters: OrderFilters) -> OrderPage:
     params = {
         "user_id": user_id,
         "status": filters.status,
@@ -108,7 +114,7 @@ def list_orders(user_id: int, filters: OrderFilters) -> OrderPage:
         "before_id": _decode_cursor(filters.cursor),
         "limit": filters.limit + 1,
     }
-    with get_db().pool.connection() as conn:
+    with db.read() as conn:
         rows = conn.execute(Q["order_list"], params).fetchall()
     orders = [Order(**row) for row in rows[: filters.limit]]
     more = len(rows) > filters.limit
@@ -133,16 +139,18 @@ def _decode_cursor(cursor: str | None) -> int | None:
     return before
 
 
-def order_history(user_id: int | None, order_id: int) -> OrderHistory:
-    with get_db().pool.connection() as conn:
+def order_history(db: Database, user_id: int | None, order_id: int) -> OrderHistory:
+    with db.read() as conn:
         _load(conn, user_id, order_id)
         events = conn.execute(Q["order_events_list"], {"order_id": order_id}).fetchall()
     return OrderHistory(order_id=order_id, events=events)
 
 
-def update_order(user_id: int, order_id: int, changes: dict[str, Any], replace: bool) -> Order:
+def update_order(
+    db: Database, user_id: int, order_id: int, changes: dict[str, Any], replace: bool
+) -> Order:
     """Change name, schedule or recurrence: the pending job is swapped in the same transaction."""
-    with get_db().transaction(actor=f"user:{user_id}") as conn:
+    with db.transaction(actor=f"user:{user_id}") as conn:
         current = _load(conn, user_id, order_id, lock=True)
         _ensure_changeable(current)
         fields = _merge(current, changes, replace)
@@ -162,7 +170,7 @@ def update_order(user_id: int, order_id: int, changes: dict[str, Any], replace: 
 
 def _ensure_changeable(order: Order) -> None:
     if order.status == "processing":
-        raise Conflict("the order is executing right now; retry in a moment", "order_executing")
+        raise Busy("the order is executing right now", "order_executing")
     if order.status != "scheduled":
         raise Conflict(f"the order is {order.status} and can no longer change", "order_finished")
 
@@ -198,9 +206,11 @@ def _check_max_executions(fields: dict[str, Any], done: int) -> None:
         )
 
 
-def cancel_order(user_id: int | None, order_id: int, actor: str | None = None) -> Order:
+def cancel_order(
+    db: Database, user_id: int | None, order_id: int, actor: str | None = None
+) -> Order:
     """Cancel an order (scheduled, or failed: dismissed) and its pending job; twice is harmless."""
-    with get_db().transaction(actor=actor or f"user:{user_id}") as conn:
+    with db.transaction(actor=actor or f"user:{user_id}") as conn:
         current = _load(conn, user_id, order_id, lock=True)
         if current.status == "cancelled":
             return current
@@ -211,9 +221,11 @@ def cancel_order(user_id: int | None, order_id: int, actor: str | None = None) -
         return _load(conn, user_id, order_id)
 
 
-def retry_order(user_id: int | None, order_id: int, actor: str | None = None) -> Order:
+def retry_order(
+    db: Database, user_id: int | None, order_id: int, actor: str | None = None
+) -> Order:
     """Put a failed order back in the queue, due now, with a fresh job."""
-    with get_db().transaction(actor=actor or f"user:{user_id}") as conn:
+    with db.transaction(actor=actor or f"user:{user_id}") as conn:
         current = _load(conn, user_id, order_id, lock=True)
         if current.status != "failed":
             raise Conflict(

@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask_jwt_extended import jwt_required
 
 from orders.auth.roles import role_required
-from orders.http import current_user_id, parse_body, parse_query
+from orders.http import current_user_id, get_db, get_settings, parse_body, parse_query
 from orders.openapi import documented
 from orders.providers import service
 from orders.providers.models import Answer, Answered, Inbox, InboxFilters, ProviderList
@@ -18,14 +18,16 @@ bp = Blueprint("providers", __name__)
 @jwt_required()
 @documented("Providers an order can name (provider_id)", response=ProviderList)
 def list_providers():
-    return service.list_providers().model_dump(mode="json")
+    return service.list_providers(get_db()).model_dump(mode="json")
 
 
 @bp.get("/provider/requests")
 @role_required("provider")
 @documented("The calling provider's requests, oldest first", query=InboxFilters, response=Inbox)
 def provider_requests():
-    return service.inbox(current_user_id(), parse_query(InboxFilters)).model_dump(mode="json")
+    return service.inbox(get_db(), current_user_id(), parse_query(InboxFilters)).model_dump(
+        mode="json"
+    )
 
 
 @bp.post("/provider/requests/respond")
@@ -36,5 +38,6 @@ def provider_requests():
     response=Answered,
 )
 def respond_to_requests():
-    answered = service.answer_requests(current_user_id(), parse_body(Answer))
+    immediate = get_settings().customer_notify == "immediate"
+    answered = service.answer_requests(get_db(), current_user_id(), parse_body(Answer), immediate)
     return answered.model_dump(mode="json")

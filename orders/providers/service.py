@@ -13,9 +13,8 @@ import psycopg
 from psycopg.errors import UniqueViolation
 from werkzeug.security import generate_password_hash
 
-from orders.db import Q
+from orders.db import Database, Q
 from orders.errors import ApiError, Conflict, NotFound
-from orders.http import get_db, get_settings
 from orders.providers.models import (
     ANSWERS,
     Answer,
@@ -42,37 +41,40 @@ def check_provider(conn, provider_id: int | None) -> None:
         raise ApiError(422, "validation_error", f"provider {provider_id} does not exist", [detail])
 
 
-def list_providers() -> ProviderList:
-    with get_db().pool.connection() as conn:
+def list_providers(db: Database) -> ProviderList:
+    with db.read() as conn:
         return ProviderList(providers=[Provider(**r) for r in conn.execute(Q["provider_list"])])
 
 
-def order_requests(user_id: int, order_id: int, now: datetime | None = None) -> OrderRequests:
+def order_requests(
+    db: Database, user_id: int, order_id: int, now: datetime | None = None
+) -> OrderRequests:
     """The requests an order's runs made, with how long the customer should expect to wait."""
     now = now or datetime.now(UTC)
     params = {"user_id": user_id, "order_id": order_id}
-    with get_db().pool.connection() as conn:
+    with db.read() as conn:
         if conn.execute(Q["order_get"], params).fetchone() is None:
             raise NotFound("order")
         rows = conn.execute(Q["provider_request_list_for_order"], params).fetchall()
     return OrderRequests(order_id=order_id, requests=[OrderRequest.from_row(r, now) for r in rows])
 
 
-def inbox(user_id: int, filters: InboxFilters) -> Inbox:
+def inbox(db: Database, user_id: int, filters: InboxFilters) -> Inbox:
     """A page of the requests made of the provider whose login is `user_id`."""
     params = filters.model_dump() | {"user_id": user_id, "limit": filters.limit + 1}
-    with get_db().pool.connection() as conn:
+    with db.read() as conn:
         rows = conn.execute(Q["provider_request_list_for_provider"], params).fetchall()
     page = [InboxRequest(**r) for r in rows[: filters.limit]]
     more = len(rows) > filters.limit
     return Inbox(requests=page, next_after_id=page[-1].request_id if more else None)
 
 
-def answer_requests(user_id: int, answer: Answer) -> Answered:
-    """Fulfil or decline requests of this provider: all of them, or none if any cannot be."""
-    now, immediate = datetime.now(UTC), get_settings().customer_notify == "immediate"
+def answer_requests(db: Database, user_id: int, answer: Answer, immediate: bool) -> Answered:
+    """Fulfil or decline requests of this provider: all of them, or none if any cannot be.
+    `immediate`: queue the customers' mails now (else the customer digest does it)."""
+    now = datetime.now(UTC)
     params = {"user_id": user_id, "request_ids": answer.request_ids}
-    with get_db().transaction(actor=f"user:{user_id}") as conn:
+    with db.transaction(actor=f"user:{user_id}") as conn:
         locked = conn.execute(Q["provider_request_lock_for_answer"], params).fetchall()
         _check_answerable(answer.request_ids, locked)
         rows = conn.execute(

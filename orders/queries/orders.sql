@@ -21,13 +21,14 @@ FROM orders
 WHERE order_id = %(order_id)s AND (%(user_id)s::bigint IS NULL OR user_id = %(user_id)s::bigint);
 
 -- name: order_get_for_update
--- Lock one order of one user (NULL: any) for a change; the worker takes the same lock to run it.
+-- Lock one order of one user (NULL: any) for a change; the worker takes the same lock to run it,
+-- so NOWAIT: a change of an order being run is refused at once (409), never queued behind it.
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
        next_run_at, last_run_at, last_error, provider_id, created_at, updated_at
 FROM orders
 WHERE order_id = %(order_id)s AND (%(user_id)s::bigint IS NULL OR user_id = %(user_id)s::bigint)
-FOR UPDATE;
+FOR UPDATE NOWAIT;
 
 -- name: order_get_by_idempotency_key
 -- The order an earlier request with this Idempotency-Key created, if any.

@@ -1,3 +1,11 @@
+-- name: session_begin
+-- Start a transaction's work: its timeouts (local: safe behind a transaction pooler) and who
+-- acts, for the audit trigger ('' = the database role).
+SELECT set_config('statement_timeout', %(statement_timeout)s, true),
+       set_config('lock_timeout', %(lock_timeout)s, true),
+       set_config('idle_in_transaction_session_timeout', %(idle_timeout)s, true),
+       set_config('orders.actor', %(actor)s, true)
+
 -- name: session_set_actor
 -- Tell the audit trigger who is acting, for this transaction only.
 SELECT set_config('orders.actor', %(actor)s, true)
