@@ -26,6 +26,13 @@ def cluster() -> Iterator[Cluster]:
     pg.stop()
 
 
+@pytest.fixture(autouse=True)
+def _cluster_is_up(request) -> None:
+    """Every database test starts with a running cluster, whatever the previous test did."""
+    if {"cluster", "server_url", "database_url"} & set(request.fixturenames):
+        request.getfixturevalue("cluster").ensure_running()
+
+
 @pytest.fixture(scope="session")
 def server_url(cluster: Cluster) -> str:
     """postgresql://... without a database name."""
