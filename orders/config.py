@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(None, alias="ORDERS_METRICS_TOKEN")
     worker_health_port: int | None = Field(None, alias="ORDERS_WORKER_HEALTH_PORT", gt=0, lt=65536)
     mail_retry_base_seconds: float = Field(60.0, alias="ORDERS_MAIL_RETRY_BASE_SECONDS", ge=0)
+    # Batches and reading from a replica (issue 14).
+    batch_max_orders: int = Field(1000, alias="ORDERS_BATCH_MAX_ORDERS", ge=1, le=10_000)
+    batch_max_body_bytes: int = Field(4 * 1024 * 1024, alias="ORDERS_BATCH_MAX_BODY_BYTES", gt=0)
+    database_read_url: str | None = Field(None, alias="DATABASE_READ_URL")
 
     def api_timeouts(self) -> Timeouts:
         """Bounds for API requests and CLI commands."""
