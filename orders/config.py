@@ -102,6 +102,21 @@ class Settings(BaseSettings):
         )
         return Database(pool, self.api_timeouts())
 
+    def read_database(self) -> Database | None:
+        """A replica for the read-only dashboard, list and metrics queries (DATABASE_READ_URL),
+        bounded like the primary; None: those read the primary too."""
+        if not self.database_read_url:
+            return None
+        pool = make_pool(
+            self.database_read_url,
+            self.db_pool_min,
+            self.db_pool_max,
+            self.db_timeout_seconds,
+            self.keepalives(),
+            prepare=self.db_prepare,
+        )
+        return Database(pool, self.api_timeouts())
+
     def keepalives(self) -> Keepalives:
         return Keepalives(
             self.db_keepalives_idle_seconds,

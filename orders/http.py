@@ -48,6 +48,12 @@ def get_db() -> Database:
     return current_app.extensions["orders.db"]
 
 
+def get_read_db() -> Database:
+    """For read-only lists and dashboards: the replica (DATABASE_READ_URL) if any, which may
+    lag the primary; never for reads that must see the caller's own latest write."""
+    return current_app.extensions["orders.read_db"]
+
+
 def current_user_id() -> int:
     return int(get_jwt_identity())
 

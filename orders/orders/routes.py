@@ -11,6 +11,7 @@ from flask_jwt_extended import jwt_required
 from orders.http import (
     current_user_id,
     get_db,
+    get_read_db,
     get_settings,
     idempotency_key,
     parse_body,
@@ -67,7 +68,7 @@ def create_orders_batch():
 @jwt_required()
 @documented("List the caller's orders, newest first", query=OrderFilters, response=OrderPage)
 def list_orders():
-    page = service.list_orders(get_db(), current_user_id(), parse_query(OrderFilters))
+    page = service.list_orders(get_read_db(), current_user_id(), parse_query(OrderFilters))
     return page.model_dump(mode="json")
 
 
