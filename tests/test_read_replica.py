@@ -6,9 +6,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from bench.cluster import free_port
 from orders import create_app
 from tests.conftest import Account
-from tests.helpers import in_
+from tests.helpers import assert_error, in_
 from tests.replica import standby
 from tests.workers import wait_until
 
@@ -118,3 +119,28 @@ def test_without_a_read_url_everything_reads_the_primary(app, settings):
     """DATABASE_READ_URL unset (or empty, as in .env.example): one pool, the primary's."""
     assert app.extensions["orders.read_db"] is app.extensions["orders.db"]
     assert settings.model_copy(update={"database_read_url": ""}).read_database() is None
+
+
+def test_a_replica_that_is_down_is_a_503_for_its_reads_only(settings, db):
+    """Reads sent to an unreachable replica answer 503 in the error shape; the primary's
+    endpoints keep working."""
+    down = settings.model_copy(
+        update={
+            "database_read_url": f"postgresql://postgres@127.0.0.1:{free_port()}/x",
+            "db_timeout_seconds": 1.0,
+        }
+    )
+    app = create_app(down)
+    client = app.test_client()
+    try:
+        ada = Account(client, "ada@example.com")
+        order = client.post("/orders", json={"order_name": "a"}, headers=ada.headers)
+
+        listing = client.get("/orders", headers=ada.headers)
+        one = client.get(f"/orders/{order.json['order_id']}", headers=ada.headers)
+    finally:
+        app.extensions["orders.read_db"].close()
+        app.extensions["orders.db"].close()
+
+    assert_error(listing, 503, "database_unavailable")
+    assert order.status_code == 201 and one.status_code == 200
