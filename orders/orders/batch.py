@@ -85,15 +85,17 @@ def _hash(batch: NewOrderBatch, max_order_bytes: int) -> str:
     for index, new in enumerate(batch.orders):
         text = new.model_dump_json().encode()
         if len(text) > max_order_bytes:
-            raise _invalid(index, None, f"an order may take at most {max_order_bytes} bytes")
+            message = f"an order may take at most {max_order_bytes} bytes"
+            detail = _detail(index, None, message, "too_large")
+            raise ApiError(422, "validation_error", f"orders.{index}: {message}", [detail])
         digest.update(text + b"\n")
     return digest.hexdigest()
 
 
-def _invalid(index: int, field: str | None, message: str, kind: str = "too_large") -> ApiError:
+def _detail(index: int, field: str | None, message: str, kind: str) -> dict[str, str]:
+    """An error detail naming one order of the batch by its index (and field)."""
     name = f"orders.{index}" + (f".{field}" if field else "")
-    detail = {"field": name, "message": message, "type": kind}
-    return ApiError(422, "validation_error", f"{name}: {message}", [detail])
+    return {"field": name, "message": message, "type": kind}
 
 
 def _create(
@@ -161,17 +163,12 @@ def _check_providers(conn, rows: list[dict[str, Any]]) -> None:
     }
     if missing:
         details = [
-            {
-                "field": f"orders.{i}.provider_id",
-                "message": "no such provider",
-                "type": "unknown_provider",
-            }
+            _detail(i, "provider_id", "no such provider", "unknown_provider")
             for i, r in enumerate(rows)
             if r["provider_id"] in missing
         ]
-        raise ApiError(
-            422, "validation_error", f"providers {sorted(missing)} do not exist", details
-        )
+        message = f"providers {sorted(missing)} do not exist"
+        raise ApiError(422, "validation_error", message, details)
 
 
 def _columns(rows: list[dict[str, Any]], ids: list[int], job_ids: list[int]) -> dict[str, list]:
