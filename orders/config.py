@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(None, alias="ORDERS_METRICS_TOKEN")
     worker_health_port: int | None = Field(None, alias="ORDERS_WORKER_HEALTH_PORT", gt=0, lt=65536)
     mail_retry_base_seconds: float = Field(60.0, alias="ORDERS_MAIL_RETRY_BASE_SECONDS", ge=0)
+    # Batches and reading from a replica (issue 14).
+    batch_max_orders: int = Field(1000, alias="ORDERS_BATCH_MAX_ORDERS", ge=1, le=10_000)
+    batch_max_body_bytes: int = Field(4 * 1024 * 1024, alias="ORDERS_BATCH_MAX_BODY_BYTES", gt=0)
+    database_read_url: str | None = Field(None, alias="DATABASE_READ_URL")
 
     def api_timeouts(self) -> Timeouts:
         """Bounds for API requests and CLI commands."""
@@ -121,6 +125,21 @@ class Settings(BaseSettings):
         """The API's (or a CLI command's) database: a lazily connecting pool, bounded waits."""
         pool = make_pool(
             self.require_database_url(),
+            self.db_pool_min,
+            self.db_pool_max,
+            self.db_timeout_seconds,
+            self.keepalives(),
+            prepare=self.db_prepare,
+        )
+        return Database(pool, self.api_timeouts())
+
+    def read_database(self) -> Database | None:
+        """A replica for the read-only dashboard, list and metrics queries (DATABASE_READ_URL),
+        bounded like the primary; None: those read the primary too."""
+        if not self.database_read_url:
+            return None
+        pool = make_pool(
+            self.database_read_url,
             self.db_pool_min,
             self.db_pool_max,
             self.db_timeout_seconds,

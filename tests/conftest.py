@@ -118,6 +118,16 @@ def bob(client: FlaskClient) -> Account:
     return Account(client, "bob@example.com")
 
 
+@pytest.fixture(scope="session")
+def bouncer(cluster: Cluster):
+    """A real PgBouncer (transaction mode) in front of the session's cluster; a missing
+    pgbouncer fails the tests that need it, with instructions (never a skip)."""
+    from bench.pgbouncer import pgbouncer
+
+    with pgbouncer(cluster.url()) as running:
+        yield running
+
+
 @pytest.fixture
 def workers(database_url, settings, tmp_path):
     """Real `orders worker` processes; all stopped at the end of the test."""

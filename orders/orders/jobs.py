@@ -17,6 +17,21 @@ def defer_execution(conn, order_id: int, run_at: datetime) -> int:
     ).defer(order_id=order_id)
 
 
+def defer_executions(conn, runs: list[tuple[int, datetime]]) -> list[int]:
+    """Queue many orders' first runs on `conn`'s transaction in one statement; job ids in the
+    order of `runs` (each job as `defer_execution` would make it)."""
+    batch = [
+        execute_order.configure(
+            schedule_at=run_at,
+            queueing_lock=f"order:{order_id}",
+            task_kwargs={"order_id": order_id},
+        ).job
+        for order_id, run_at in runs
+    ]
+    deferred = app.job_manager.batch_defer_jobs(jobs=batch, connection=conn)
+    return [job.id for job in deferred]
+
+
 def cancel_pending(conn, job_id: int | None) -> None:
     """Cancel the order's waiting job; a job that is running right now is a 409."""
     if job_id is None or app.job_manager.cancel_job_by_id(job_id, connection=conn):
