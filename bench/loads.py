@@ -5,21 +5,37 @@ defer function), and worker processes to run them."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+
+from bench.api import Api
 
 PROJECT = Path(__file__).resolve().parent.parent
 CHUNK = 20_000
+BATCH = 1_000  # orders per POST /orders/batch (ORDERS_BATCH_MAX_ORDERS' default)
 
 # One row per order: (is_recurring, repeat_interval, repeat_unit, cron, timezone)
 ONE_TIME = (False, None, None, None, None)
 HOURLY = (True, 1, "hours", None, None)
+ACTIVE_MIX = [  # (share, kind) of the background of active recurring orders
+    (0.20, (True, 15, "minutes", None, None)),
+    (0.30, HOURLY),
+    (0.20, (True, 1, "days", None, None)),
+    (0.15, (True, None, None, "0 9 * * *", "Europe/Paris")),
+    (0.10, (True, None, None, "*/30 * * * *", "America/New_York")),
+    (0.05, (True, None, None, "0 */4 * * *", "Asia/Tokyo")),
+]
+SPREAD = timedelta(hours=6)  # background next runs fall anywhere in the coming 6 hours
 
 INSERT_ORDERS = """
 INSERT INTO orders (order_id, user_id, order_name, payload, schedule_time, is_recurring,
@@ -80,6 +96,39 @@ def _load_chunk(conn, user_id: int, due: list[datetime], kinds: list[tuple]) -> 
             "jobs": jobs,
         },
     )
+
+
+def load_active(url: str, count: int, seed: int = 3) -> None:
+    """`count` active recurring orders of ACTIVE_MIX, next runs over the coming SPREAD."""
+    rng, now = random.Random(seed), datetime.now(UTC)
+    kinds = [kind for share, kind in ACTIVE_MIX for _ in range(round(count * share))][:count]
+    due = [now + timedelta(seconds=60 + rng.uniform(0, SPREAD.total_seconds())) for _ in kinds]
+    started = time.monotonic()
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        load_orders(conn, make_user(conn, "active"), due, kinds)
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
+    print(f"loaded {len(kinds):,} active orders in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def post_orders(base: str, label: str, bodies: list[dict], clients: int = 4) -> tuple[int, float]:
+    """Sign up an account and create `bodies` through POST /orders/batch, 1,000 per request,
+    `clients` at a time; (its user id, orders created per second)."""
+    creds = {"email": f"{label}-{time.time_ns()}@example.com", "password": "bench-password"}
+    status, user, _ = Api(base).call("POST", "/auth/signup", creds)
+    assert status == 201, user
+    token = Api(base).call("POST", "/auth/login", creds)[1]["access_token"]
+    chunks = [bodies[i : i + BATCH] for i in range(0, len(bodies), BATCH)]
+
+    def post(chunk: list[dict]) -> None:
+        status, answer, _ = Api(base, token).call("POST", "/orders/batch", {"orders": chunk})
+        if status != 201:
+            raise RuntimeError(f"POST /orders/batch answered {status}: {str(answer)[:300]}")
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(post, chunks))
+    return user["user_id"], len(bodies) / (time.monotonic() - started)
 
 
 def spawn(argv: list[str], url: str, logs: Path, name: str, **env: str) -> subprocess.Popen:

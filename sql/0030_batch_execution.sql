@@ -18,6 +18,12 @@ CREATE INDEX procrastinate_jobs_queue_due_idx
 COMMENT ON INDEX procrastinate_jobs_queue_due_idx IS
     'orders: the worker''s due-time alarm for the queues Procrastinate itself runs (job_next_due).';
 
+-- Pruning finds finished jobs (of the other queues: execution jobs are deleted when they finish)
+-- without walking the waiting execution jobs.
+CREATE INDEX procrastinate_jobs_finished_idx ON procrastinate_jobs (id)
+    WHERE status IN ('succeeded', 'failed', 'cancelled', 'aborted');
+COMMENT ON INDEX procrastinate_jobs_finished_idx IS 'orders: job_prune_finished.';
+
 -- Finished execution jobs are deleted (order_executions keeps each run), so an order may name
 -- a job that no longer exists: no foreign key (its ON DELETE SET NULL also cost one more update
 -- of the order, with its audit trigger, per run).

@@ -16,6 +16,7 @@ import procrastinate
 from psycopg_pool import AsyncConnectionPool
 
 from orders.config import Settings
+from orders.db import Q
 
 ORDERS_QUEUE = "orders"  # execute_order jobs: run by the batch executor
 QUEUES = ["maintenance", "mail"]  # run by Procrastinate's worker
@@ -33,12 +34,8 @@ def _pool(**kwargs) -> AsyncConnectionPool:
     settings = Settings()
 
     async def bounded(conn) -> None:  # direct connections: session settings are safe
-        timeouts = settings.maintenance_timeouts().params()
         await conn.execute(
-            "SELECT set_config('statement_timeout', %(statement_timeout)s, false), "
-            "set_config('lock_timeout', %(lock_timeout)s, false), "
-            "set_config('idle_in_transaction_session_timeout', %(idle_timeout)s, false)",
-            timeouts,
+            Q["session_configure_worker_pool"], settings.maintenance_timeouts().params()
         )
         await conn.commit()
 

@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -34,6 +34,7 @@ LOCK_CLASS = 0x0DE5_0003  # advisory lock (LOCK_CLASS, worker_id): "this worker 
 ORDERS_CHANNEL = "procrastinate_queue_v1#orders"  # Procrastinate's NOTIFY channel of the queue
 SWEEP_SECONDS = 1.0
 DEBOUNCE_SECONDS = 0.05  # a burst of inserted jobs costs one due-time query, not one each
+CLOCK_SLACK = timedelta(milliseconds=50)
 ORPHANS_PER_SWEEP = 100
 
 
@@ -66,8 +67,8 @@ class Control:
         self.levels, self.queues = list(levels), queues
         self.wake_orders, self.wake_queues, self.on_beat = wake_orders, wake_queues, on_beat
         self.connect_kwargs = connect_kwargs or {}
-        self._orders_due: float | None = None
-        self._queues_due: float | None = None
+        self._orders = Alarm(lambda: self.wake_orders()) if wake_orders else None
+        self._queues = Alarm(lambda: self.wake_queues())
 
     async def run(self, worker_id: int) -> None:
         """Hold the liveness lock and keep the books until cancelled; raises when the
@@ -96,22 +97,17 @@ class Control:
 
     async def _loop(self, conn, worker_id: int) -> None:
         beat_at = sweep_at = time.monotonic()
+        alarms = [a for a in (self._orders, self._queues) if a is not None]
         await self._next_due(conn)
         while True:
-            deadline = min(
-                d for d in (beat_at, sweep_at, self._orders_due, self._queues_due) if d is not None
-            )
-            if await _notified(conn, deadline - time.monotonic()) and self.wake_orders:
-                self.wake_orders()
+            deadline = min(beat_at, sweep_at, *(a.deadline for a in alarms))
+            if await _notified(conn, deadline - time.monotonic()) and self._orders:
+                self._orders.wake()  # a new execution job: maybe due now
                 await asyncio.sleep(DEBOUNCE_SECONDS)
                 await self._next_due(conn)
+            if any([await alarm.ring() for alarm in alarms]):
+                await self._next_due(conn)
             now = time.monotonic()
-            if self._orders_due is not None and now >= self._orders_due and self.wake_orders:
-                self.wake_orders()
-                await self._next_due(conn)
-            if self._queues_due is not None and now >= self._queues_due:
-                self.wake_queues()
-                await self._next_due(conn)
             if now >= beat_at:
                 await self._beat(conn, worker_id)
                 beat_at = now + self.timing.heartbeat
@@ -120,15 +116,19 @@ class Control:
                 sweep_at = now + SWEEP_SECONDS
 
     async def _next_due(self, conn) -> None:
-        """Set the alarms: the next due execution job and the next due job of other queues
-        (never later than the poll interval, which also catches anything missed)."""
-        params = {"levels": self.levels, "queues": self.queues, "now": datetime.now(UTC)}
-        row = await _tolerant(_fetch_one(conn, Q["job_next_due"], params))
-        poll = time.monotonic() + self.timing.poll
-        row = row or {"orders_due_at": None, "queues_due_at": None}
-        if self.wake_orders is not None:
-            self._orders_due = min(_monotonic(row["orders_due_at"]) or poll, poll)
-        self._queues_due = min(_monotonic(row["queues_due_at"]) or poll, poll)
+        """Set the alarms: the earliest execution job and the earliest job of the other queues
+        due after the last one each alarm rang for."""
+        params = {
+            "levels": self.levels if self._orders else [],
+            "queues": self.queues,
+            "orders_after": self._orders.after if self._orders else self._queues.after,
+            "queues_after": self._queues.after,
+        }
+        if (row := await _tolerant(_fetch_one(conn, Q["job_next_due"], params))) is None:
+            return  # slow: keep the alarms as they are
+        if self._orders:
+            self._orders.set(row["orders_due_at"], self.timing.poll)
+        self._queues.set(row["queues_due_at"], self.timing.poll)
 
     async def _beat(self, conn, worker_id: int) -> None:
         row = await _tolerant(_fetch_one(conn, Q["worker_heartbeat"], {"worker_id": worker_id}))
@@ -185,7 +185,30 @@ async def _tolerant(coro):
         return None
 
 
-def _monotonic(moment: datetime | None) -> float | None:
-    if moment is None:
-        return None
-    return time.monotonic() + (moment - datetime.now(UTC)).total_seconds()
+class Alarm:
+    """Wakes its sleeper when the next job is due. It rings once for every due time (the next
+    one is looked for after the last it rang for), and only once that time has come by the wall
+    clock, so the claim that follows finds the job due; at the latest it rings after the poll
+    interval, which catches anything missed."""
+
+    def __init__(self, wake: Callable[[], None]):
+        self.wake = wake
+        self.after = datetime.now(UTC)
+        self.due: datetime | None = None
+        self.deadline = time.monotonic()
+
+    def set(self, due: datetime | None, poll: float) -> None:
+        self.due = due
+        wait = poll if due is None else min((due - datetime.now(UTC)).total_seconds(), poll)
+        self.deadline = time.monotonic() + wait
+
+    async def ring(self) -> bool:
+        if time.monotonic() < self.deadline:
+            return False
+        now = datetime.now(UTC)
+        if self.due is not None and now < self.due <= now + CLOCK_SLACK:
+            await asyncio.sleep((self.due - now).total_seconds())  # the monotonic clock led
+            now = datetime.now(UTC)
+        self.after = self.due if self.due is not None and self.due <= now else now
+        self.wake()
+        return True

@@ -41,8 +41,9 @@ def test_next_due_query_sees_only_future_waiting_jobs(client, db, alice):
         client.post("/orders", json=body, headers=alice.headers)
     now = datetime.now(UTC)
 
-    due = db.execute(Q["job_next_due"], {"levels": [0], "queues": ["mail"], "now": now}).fetchone()
-    other = db.execute(Q["job_next_due"], {"levels": [5], "queues": [], "now": now}).fetchone()
+    after = {"orders_after": now, "queues_after": now}
+    due = db.execute(Q["job_next_due"], {"levels": [0], "queues": ["mail"]} | after).fetchone()
+    other = db.execute(Q["job_next_due"], {"levels": [5], "queues": []} | after).fetchone()
 
     assert 25 < (due["orders_due_at"] - now).total_seconds() <= 30
     assert due["queues_due_at"] is None and other["orders_due_at"] is None

@@ -17,3 +17,12 @@ SELECT set_config('orders.reason', %(reason)s, true)
 -- name: session_set_statement_timeout
 -- Bound every statement of a worker's own direct connection (session-wide: not pooled).
 SELECT set_config('statement_timeout', %(statement_timeout)s, false)
+
+-- name: session_configure_worker_pool
+-- A worker's Procrastinate connections: bounded waits, and custom plans, so that Procrastinate's
+-- fetch (a PL/pgSQL function, planned generically after five calls) keeps using the queue index
+-- for its few mail and maintenance jobs instead of walking every waiting execution job.
+SELECT set_config('statement_timeout', %(statement_timeout)s, false),
+       set_config('lock_timeout', %(lock_timeout)s, false),
+       set_config('idle_in_transaction_session_timeout', %(idle_timeout)s, false),
+       set_config('plan_cache_mode', 'force_custom_plan', false)
