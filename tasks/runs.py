@@ -109,7 +109,7 @@ class Batch:
 
     async def run(self) -> None:
         actor = {"actor": f"worker:{self.policy.worker}"}
-        await self.conn.execute(Q["session_begin"], self.policy.timeouts.params() | actor)
+        await self.conn.execute(Q["session_begin_run"], self.policy.timeouts.params() | actor)
         rows = await self._claim()
         runs = [Run(r["job_id"], r["attempts"], r["priority"], r) for r in rows if _due(r)]
         stale = [r["job_id"] for r in rows if not _due(r)]
