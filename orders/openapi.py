@@ -22,7 +22,7 @@ ERROR_STATUSES = {
     "409": "Conflict (order_executing and other short-lived ones carry Retry-After)",
     "413": "Body too large",
     "422": "Validation error",
-    "429": "Too many failed logins (see the Retry-After header)",
+    "429": "Too many failed logins, or the account's request rate limit (see Retry-After)",
     "500": "Unexpected error",
     "503": "Database unavailable or too slow to answer (see the Retry-After header)",
 }

@@ -161,7 +161,7 @@ def requeue_failed(yes: bool) -> None:
     "--retention-hours", type=click.IntRange(min=1), help="Default: ORDERS_JOB_RETENTION_HOURS."
 )
 def prune(retention_hours: int | None) -> None:
-    """Delete finished jobs past retention, expired revoked tokens, stale login counters."""
+    """Delete finished jobs past retention, expired sessions, stale login counters."""
     from orders.dashboard.service import prune as prune_now
 
     with services() as (db, settings):

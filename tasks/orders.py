@@ -22,11 +22,19 @@ log = logging.getLogger(__name__)
 
 
 class OrderRetry(RetryStrategy):
-    """Exponential backoff; limits come from the environment when the worker runs."""
+    """Exponential backoff; a run gets ORDERS_RUN_MAX_ATTEMPTS attempts, the first included
+    (read from the environment when the worker runs). Procrastinate's own max_attempts counts
+    retries, and 0 would mean unlimited, so the decision is made here."""
 
     def __init__(self, settings: Settings | None = None):
         settings = settings or Settings()
-        super().__init__(max_attempts=settings.max_attempts, exponential_wait=settings.retry_base)
+        super().__init__(exponential_wait=settings.retry_base)
+        self.run_max_attempts = settings.run_max_attempts
+
+    def get_retry_decision(self, *, exception, job):
+        if job.attempts + 1 >= self.run_max_attempts:  # job.attempts: attempts before this one
+            return None
+        return super().get_retry_decision(exception=exception, job=job)
 
 
 def now() -> datetime:

@@ -12,7 +12,7 @@ from tests.workers import wait_until
 
 RECURRING, ONE_TIME, MAX = 200, 50, 5
 WORKERS = ("w1", "w2", "w3")
-CHAOS = {"ORDERS_MAX_ATTEMPTS": "10"}  # kills count as attempts; never let them fail an order
+CHAOS = {"ORDERS_RUN_MAX_ATTEMPTS": "11"}  # kills count as attempts; never let them fail an order
 
 
 def create_orders(client, account) -> None:

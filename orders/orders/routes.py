@@ -8,7 +8,15 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_jwt_extended import jwt_required
 
-from orders.http import current_user_id, get_db, idempotency_key, parse_body, parse_query
+from orders.http import (
+    current_user_id,
+    get_db,
+    get_settings,
+    idempotency_key,
+    parse_body,
+    parse_query,
+)
+from orders.limits import AccountLimits
 from orders.openapi import documented
 from orders.orders import service
 from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage, OrderPatch
@@ -16,6 +24,10 @@ from orders.providers import service as provider_service
 from orders.providers.models import OrderRequests
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
+
+
+def limits() -> AccountLimits:
+    return AccountLimits.from_settings(get_settings())
 
 
 @bp.post("")
@@ -30,8 +42,8 @@ bp = Blueprint("orders", __name__, url_prefix="/orders")
     also={200: "The Idempotency-Key was used before: the order it created"},
 )
 def create_order():
-    key = idempotency_key()
-    order, created = service.schedule_order(get_db(), current_user_id(), parse_body(NewOrder), key)
+    new, key = parse_body(NewOrder), idempotency_key()
+    order, created = service.schedule_order(get_db(), current_user_id(), new, key, limits())
     return order.model_dump(mode="json"), 201 if created else 200
 
 
@@ -58,7 +70,7 @@ def get_order(order_id: int):
 def replace_order(order_id: int):
     changes = parse_body(NewOrder).model_dump()
     return service.update_order(
-        get_db(), current_user_id(), order_id, changes, replace=True
+        get_db(), current_user_id(), order_id, changes, replace=True, limits=limits()
     ).model_dump(mode="json")
 
 
@@ -72,7 +84,7 @@ def replace_order(order_id: int):
 def patch_order(order_id: int):
     changes = parse_body(OrderPatch).model_dump(exclude_unset=True)
     return service.update_order(
-        get_db(), current_user_id(), order_id, changes, replace=False
+        get_db(), current_user_id(), order_id, changes, replace=False, limits=limits()
     ).model_dump(mode="json")
 
 
@@ -94,7 +106,8 @@ def order_history(order_id: int):
 @jwt_required()
 @documented("Re-queue a failed order, due now", response=Order)
 def retry_order(order_id: int):
-    return service.retry_order(get_db(), current_user_id(), order_id).model_dump(mode="json")
+    order = service.retry_order(get_db(), current_user_id(), order_id, limits=limits())
+    return order.model_dump(mode="json")
 
 
 @bp.get("/<int:order_id>/requests")
