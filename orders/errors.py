@@ -81,8 +81,7 @@ def _on_http(exc: HTTPException):
     code = (exc.name or "error").lower().replace(" ", "_")
     if isinstance(exc, RequestEntityTooLarge):
         limit = current_app.config["MAX_CONTENT_LENGTH"]
-        message = f"the request body is larger than the {limit}-byte limit"
-        return error_response(413, code, message, {"max_body_bytes": limit})
+        return error_response(413, code, f"the request body is larger than the {limit}-byte limit")
     return error_response(exc.code or 500, code, exc.description or exc.name)
 
 

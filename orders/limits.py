@@ -70,6 +70,7 @@ def ensure_order_quota(conn, user_id: int, limits: AccountLimits, adding: int = 
     if not limits.max_active_orders:
         return
     params = {"user_id": user_id, "quota": limits.max_active_orders}
+    conn.execute(Q["account_quota_lock"], params)  # its own statement: the count's snapshot
     active = conn.execute(Q["account_active_orders_count"], params).fetchone()["active"]
     if active + adding > limits.max_active_orders:
         raise ApiError(

@@ -1,7 +1,7 @@
 -- name: order_lock_for_execution
 -- Lock the order a job is about to run; concurrent duplicates of the job wait here.
 SELECT order_id, user_id, status, job_id, payload, is_recurring, repeat_interval, repeat_unit,
-       cron, timezone, max_executions, executions_count, next_run_at, provider_id
+       cron, timezone, max_executions, executions_count, next_run_at, provider_id, schedule_time
 FROM orders
 WHERE order_id = %(order_id)s
 FOR UPDATE;
