@@ -17,6 +17,14 @@ LIMITS = {"api_rate_limit": 1200, "max_active_orders": 10_000, "min_interval_sec
 TEST_LIMITS = {"api_rate_limit": 0, "max_active_orders": 0, "min_interval_seconds": 1.0}
 
 
+def _running_dev_database() -> str | None:
+    """The database of the `orders dev` running in this project (see orders/devrecord.py)."""
+    from orders import devrecord
+
+    info = devrecord.running()
+    return info["database_url"] if info else None
+
+
 def _attempts_from_retries(retries: int, both: bool) -> int:
     """ORDERS_MAX_ATTEMPTS counted retries (5 gave 6 attempts; 0 meant unlimited)."""
     if both:
@@ -117,6 +125,8 @@ class Settings(BaseSettings):
             self.run_max_attempts = _attempts_from_retries(
                 self.legacy_max_attempts, "run_max_attempts" in self.model_fields_set
             )
+        if self.database_url is None and (self.env == "dev" or "env" not in self.model_fields_set):
+            self.database_url = _running_dev_database()
         return self
 
     def api_timeouts(self) -> Timeouts:
@@ -160,5 +170,8 @@ class Settings(BaseSettings):
 
     def require_database_url(self) -> str:
         if not self.database_url:
-            raise RuntimeError("DATABASE_URL is not set (`orders dev` starts an embedded database)")
+            raise RuntimeError(
+                "DATABASE_URL is not set, and no `orders dev` is running in this project "
+                "(`make dev` starts one with an embedded database)"
+            )
         return self.database_url
