@@ -49,21 +49,22 @@ def run(settings: Settings, port: int) -> None:
     pg_port = int(os.environ.get("ORDERS_DEV_PG_PORT", "54329"))
     url = start_embedded_database(pg_port) if embedded else settings.database_url
     migrate(url)
+    mail_dir = os.environ.get("ORDERS_MAIL_DIR", str(DATA_DIR / "mail"))
     info = {
         "database_url": url,
         "api": f"http://127.0.0.1:{port}",
         "status_log": str(settings.log_file.resolve()),  # absolute: children may chdir
-        "mail_dir": os.environ.get("ORDERS_MAIL_DIR", str(DATA_DIR / "mail")),
+        "mail_dir": None if settings.smtp_host else mail_dir,  # .eml files, without SMTP
     }
     env = {**os.environ, "DATABASE_URL": url, "ORDERS_ENV": "dev"}
-    env |= {"ORDERS_MAIL_DIR": info["mail_dir"], "ORDERS_LOG_FILE": info["status_log"]}
+    env |= {"ORDERS_MAIL_DIR": mail_dir, "ORDERS_LOG_FILE": info["status_log"]}
     cli = [sys.executable, "-m", "orders"]
     children = [
         subprocess.Popen([*cli, "api", "--bind", f"127.0.0.1:{port}"], env=env),
         subprocess.Popen([*cli, "worker", "--name", "dev-worker"], env=env),
     ]
     devrecord.write(info)
-    click.echo(banner(info, mail=not settings.smtp_host))
+    click.echo(banner(info))
     try:
         _wait(children)
     finally:
@@ -73,13 +74,13 @@ def run(settings: Settings, port: int) -> None:
             stop_embedded_database()
 
 
-def banner(info: dict, mail: bool) -> str:
+def banner(info: dict) -> str:
     api = info["api"]
     return (
         f"\n  orders is running: {api}   (database: {info['database_url']})\n"
         f"  dashboard:  {api}/dashboard   (an admin: orders users add --email you@example.com)\n"
         f"  status log: {info['status_log']}   (one JSON line per order status change)\n"
-        + (f"  mail:       .eml files in {info['mail_dir']}\n" if mail else "")
+        + (f"  mail:       .eml files in {info['mail_dir']}\n" if info["mail_dir"] else "")
         + '  in another terminal: export PATH="$PWD/.venv/bin:$PATH", then `orders stats`, '
         "`orders digest --now`... (they use this database by themselves)\n"
         "  Ctrl-C stops everything.\n"

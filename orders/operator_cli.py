@@ -14,6 +14,7 @@ import click
 from pydantic import ValidationError
 from tabulate import tabulate
 
+from orders import devrecord
 from orders.config import Settings
 from orders.db import Database
 from orders.errors import ApiError
@@ -239,7 +240,10 @@ def _wait_until_sent(db: Database, queued, at: datetime, wait: float) -> str:
         time.sleep(0.2)
     if status.get("pending"):
         return f"{status['pending']} not sent yet: is a worker running (`orders worker`)?"
-    return f"sent {status.get('sent', 0)}, failed {status.get('failed', 0)}"
+    sent = f"sent {status.get('sent', 0)}, failed {status.get('failed', 0)}"
+    if (dev := devrecord.running()) and dev.get("mail_dir"):
+        return f"{sent} (by `orders dev`: .eml files in {dev['mail_dir']})"
+    return sent
 
 
 COMMANDS = [stats, orders_group, retry, cancel, requeue_failed, prune, users, digest]
