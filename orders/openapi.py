@@ -170,12 +170,15 @@ def _query_parameters(model: type[BaseModel] | None) -> list[dict[str, Any]]:
     if model is None:
         return []
     schema = model.model_json_schema()
+    required = schema.get("required", [])
     return [
         {
             "name": name,
             "in": "query",
-            "required": name in schema.get("required", []),
+            "required": name in required,
             "schema": prop,
         }
+        # An empty optional parameter means "not given" (`?status=&limit=` as pasted from docs).
+        | ({} if name in required else {"allowEmptyValue": True})
         for name, prop in schema["properties"].items()
     ]
