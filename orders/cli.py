@@ -54,6 +54,23 @@ def db_migrate() -> None:
     click.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
 
 
+@db.command("url")
+def db_url() -> None:
+    """Print the database URL the commands use (DATABASE_URL, or the running `orders dev`'s)."""
+    click.echo(_or_exit(Settings().require_database_url))
+
+
+@db.command("psql", context_settings={"ignore_unknown_options": True})
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+def db_psql(psql_args: tuple[str, ...]) -> None:
+    """Open psql on that database; arguments go to psql (e.g. -c 'SELECT ...')."""
+    from orders.pgserver import find_psql
+
+    url = _or_exit(Settings().require_database_url)
+    psql = _or_exit(find_psql)
+    os.execv(psql, [psql, url, *psql_args])  # noqa: S606 - replace this process: psql owns the tty
+
+
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")

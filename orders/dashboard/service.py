@@ -113,13 +113,13 @@ def requeue_failed(
 def prune(
     db: Database, now: datetime, retention_hours: int, login_window: timedelta
 ) -> dict[str, int]:
-    """What the hourly maintenance tasks delete, now: finished jobs, expired revoked tokens,
-    stale failed-login counters."""
+    """What the hourly maintenance tasks delete, now: finished jobs, expired sessions, stale
+    failed-login counters."""
     with db.transaction() as conn:
         cutoff = now - timedelta(hours=retention_hours)
         jobs = conn.execute(Q["job_prune_finished"], {"cutoff": cutoff}).rowcount
-        tokens = conn.execute(Q["revoked_token_prune"], {"now": now}).rowcount
+        sessions = conn.execute(Q["auth_session_prune"], {"now": now}).rowcount
         logins = conn.execute(
             Q["login_failure_prune"], {"now": now, "window": login_window}
         ).rowcount
-    return {"finished jobs": jobs, "expired revoked tokens": tokens, "login counters": logins}
+    return {"finished jobs": jobs, "expired sessions": sessions, "login counters": logins}

@@ -41,13 +41,25 @@ async function call(method, path, body, token = store.getItem("access")) {
   return data;
 }
 
+// One refresh at a time: the overview's parallel calls all share it (a refresh token is spent
+// once used; presenting it again later would end the session as if it had been stolen).
+let refreshing = null;
+function refreshTokens() {
+  refreshing ??= call("POST", "/auth/refresh", null, store.getItem("refresh"))
+    .then((tokens) => {
+      store.setItem("access", tokens.access_token);
+      store.setItem("refresh", tokens.refresh_token);  // refresh tokens rotate: keep the new one
+    })
+    .finally(() => { refreshing = null; });
+  return refreshing;
+}
+
 async function api(method, path, body) {
   try {
     return await call(method, path, body);
   } catch (error) {
     if (error.status !== 401 || !store.getItem("refresh")) throw error;
-    const tokens = await call("POST", "/auth/refresh", null, store.getItem("refresh"));
-    store.setItem("access", tokens.access_token);  // the access token expired: renew once
+    await refreshTokens();  // the access token expired: renew once
     return call(method, path, body);
   }
 }
