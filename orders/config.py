@@ -77,6 +77,23 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(None, alias="ORDERS_METRICS_TOKEN")
     worker_health_port: int | None = Field(None, alias="ORDERS_WORKER_HEALTH_PORT", gt=0, lt=65536)
     mail_retry_base_seconds: float = Field(60.0, alias="ORDERS_MAIL_RETRY_BASE_SECONDS", ge=0)
+    # Webhooks and circuit breakers (docs/webhooks.md).
+    webhook_allow_private_targets: bool = Field(False, alias="ORDERS_WEBHOOK_ALLOW_PRIVATE_TARGETS")
+    webhook_connect_timeout_seconds: float = Field(
+        5.0, alias="ORDERS_WEBHOOK_CONNECT_TIMEOUT_SECONDS", gt=0
+    )
+    webhook_read_timeout_seconds: float = Field(
+        10.0, alias="ORDERS_WEBHOOK_READ_TIMEOUT_SECONDS", gt=0
+    )
+    webhook_max_attempts: int = Field(10, alias="ORDERS_WEBHOOK_MAX_ATTEMPTS", ge=1)
+    webhook_retry_base_seconds: float = Field(10.0, alias="ORDERS_WEBHOOK_RETRY_BASE_SECONDS", ge=0)
+    webhook_retry_max_seconds: float = Field(3600.0, alias="ORDERS_WEBHOOK_RETRY_MAX_SECONDS", ge=0)
+    webhook_concurrency: int = Field(50, alias="ORDERS_WEBHOOK_CONCURRENCY", ge=1, le=1000)
+    webhook_max_per_destination: int = Field(8, alias="ORDERS_WEBHOOK_MAX_PER_DESTINATION", ge=0)
+    webhook_sweep_cron: str = Field("* * * * * */10", alias="ORDERS_WEBHOOK_SWEEP_CRON")
+    webhook_max_endpoints: int = Field(10, alias="ORDERS_WEBHOOK_MAX_ENDPOINTS", ge=1)
+    circuit_failure_threshold: int = Field(5, alias="ORDERS_CIRCUIT_FAILURE_THRESHOLD", ge=1)
+    circuit_cooldown_seconds: float = Field(60.0, alias="ORDERS_CIRCUIT_COOLDOWN_SECONDS", gt=0)
 
     def api_timeouts(self) -> Timeouts:
         """Bounds for API requests and CLI commands."""

@@ -20,5 +20,5 @@ def _pool(**kwargs) -> AsyncConnectionPool:
 
 app = procrastinate.App(
     connector=procrastinate.PsycopgConnector(pool_factory=_pool),
-    import_paths=["tasks.orders", "tasks.maintenance", "tasks.mail"],
+    import_paths=["tasks.orders", "tasks.maintenance", "tasks.mail", "tasks.webhooks"],
 )

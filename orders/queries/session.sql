@@ -21,3 +21,8 @@ SELECT set_config('orders.reason', %(reason)s, true)
 -- is retried, and the run happens once.
 SELECT set_config('orders.actor', %(actor)s, true),
        set_config('synchronous_commit', 'off', true)
+
+-- name: session_set_async_commit
+-- Commit without waiting for the WAL flush. Safe where losing the commit in a server crash only
+-- means doing the work again (a webhook record lost: its lease ends and it is posted again).
+SELECT set_config('synchronous_commit', 'off', true)

@@ -1,0 +1,248 @@
+"""Post due webhook deliveries: claim, commit, post, record. No transaction waits on HTTP.
+
+A claim (one short transaction) marks up to N deliveries `delivering` with a lease and commits;
+the posts run concurrently (at most ORDERS_WEBHOOK_CONCURRENCY per process); each finished
+batch of answers is recorded in one transaction, with the circuit of each destination. A
+worker that dies in between loses nothing: when the lease ends the delivery is claimed again
+and posted with the same body and Idempotency-Key (at least once), its lost attempt recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from psycopg.rows import dict_row
+
+from orders import circuits
+from orders.config import Settings
+from orders.db import Q
+from orders.webhooks.safety import GuardedTransport
+from orders.webhooks.signing import HEADER, signature_header
+
+log = logging.getLogger(__name__)
+EXCERPT_BYTES = 1024
+USER_AGENT = "orders-webhooks/1"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Policy:
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int
+    retry_base: float
+    retry_max: float
+    concurrency: int
+    per_destination: int
+    allow_private: bool
+    breaker: circuits.Breaker
+    time_budget: float = 60.0  # then the loop hands over (wakes another) and ends its job
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Policy:
+        return cls(
+            s.webhook_connect_timeout_seconds,
+            s.webhook_read_timeout_seconds,
+            s.webhook_max_attempts,
+            s.webhook_retry_base_seconds,
+            s.webhook_retry_max_seconds,
+            s.webhook_concurrency,
+            s.webhook_max_per_destination,
+            s.webhook_allow_private_targets,
+            circuits.Breaker.from_settings(s),
+        )
+
+    @property
+    def attempt_seconds(self) -> float:
+        """The longest one attempt may take, end to end."""
+        return self.connect_timeout + self.read_timeout + 2.0
+
+    @property
+    def lease(self) -> float:
+        """How long a claimed delivery is ours: the attempt, and time to record it."""
+        return self.attempt_seconds + 10.0
+
+    def retry_in(self, attempt: int) -> float:
+        """Exponential backoff with "equal jitter": half fixed, half random."""
+        wait = min(self.retry_max, self.retry_base * 2 ** (attempt - 1))
+        return wait / 2 + random.uniform(0, wait / 2)  # noqa: S311 - jitter, not a secret
+
+    def client(self) -> httpx.AsyncClient:
+        timeout = httpx.Timeout(
+            self.read_timeout, connect=self.connect_timeout, pool=self.attempt_seconds
+        )
+        return httpx.AsyncClient(
+            transport=GuardedTransport(self.allow_private, self.concurrency),
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"},
+        )
+
+
+@dataclass
+class Outcome:
+    claim: dict[str, Any]
+    started_at: datetime
+    status_code: int | None = None
+    duration_ms: int = 0
+    excerpt: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status_code is not None and self.status_code < 300
+
+
+@dataclass
+class Stats:
+    delivered: int = 0
+    failed_attempts: int = 0
+    claimed: int = 0
+    handed_over: bool = False  # stopped on the time budget: another job should go on
+
+
+async def deliver_due(
+    conn,
+    policy: Policy,
+    worker: str,
+    clock: Callable[[], datetime] = utc_now,
+    client: httpx.AsyncClient | None = None,
+) -> Stats:
+    """Deliver until nothing is due (or the time budget is spent). `conn`: an autocommit
+    async connection, used for claims and records only (never held across a post)."""
+    stats, inflight = Stats(), {}
+    own_client = client is None
+    client = client or policy.client()
+    deadline = time.monotonic() + policy.time_budget
+    try:
+        while True:
+            free = policy.concurrency - len(inflight)
+            stats.handed_over = time.monotonic() >= deadline
+            if free > 0 and not stats.handed_over:
+                for claim in await _claim(conn, policy, clock(), free):
+                    task = asyncio.create_task(post(client, claim, policy, clock))
+                    inflight[task] = claim
+                    stats.claimed += 1
+            if not inflight:
+                break
+            done, _ = await asyncio.wait(inflight, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            outcomes = [task.result() for task in done]
+            for task in done:
+                del inflight[task]
+            if outcomes:
+                await _record(conn, outcomes, policy, worker, clock(), stats)
+    finally:
+        for task in inflight:
+            task.cancel()  # their leases run out and they are posted again
+        if own_client:
+            await client.aclose()
+    return stats
+
+
+async def _claim(conn, policy: Policy, now: datetime, limit: int) -> list[dict]:
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(Q["webhook_claim_lock"])
+        probes = await circuits.take_probes(cur, "webhook", None, now, policy.lease)
+        params = {
+            "now": now,
+            "limit": limit,
+            "per_destination": policy.per_destination,
+            "probes": probes,
+            "lease": policy.lease,
+        }
+        return await (await cur.execute(Q["webhook_claim"], params)).fetchall()
+
+
+async def post(client: httpx.AsyncClient, claim: dict, policy: Policy, clock=utc_now) -> Outcome:
+    """One signed POST; never raises (the outcome carries the error)."""
+    body = claim["body"].encode()
+    outcome, started = Outcome(claim, clock()), time.monotonic()
+    headers = {
+        "Idempotency-Key": claim["event_id"],
+        "Orders-Event-Id": claim["event_id"],
+        "Orders-Event-Type": claim["event_type"],
+        "Orders-Delivery-Id": str(claim["delivery_id"]),
+        "Orders-Delivery-Attempt": str(claim["attempt"]),
+        HEADER: signature_header(claim["secrets"], int(time.time()), body),
+    }
+    try:
+        async with asyncio.timeout(policy.attempt_seconds):
+            await _exchange(client, claim["url"], body, headers, outcome)
+    except TimeoutError:
+        outcome.error = f"timed out after {policy.attempt_seconds:g} s"
+    except httpx.TimeoutException as exc:
+        outcome.error = f"timeout: {type(exc).__name__}"
+    except httpx.HTTPError as exc:
+        outcome.error = f"{type(exc).__name__}: {exc}"[:1000]
+    outcome.duration_ms = int((time.monotonic() - started) * 1000)
+    return outcome
+
+
+async def _exchange(client, url: str, body: bytes, headers: dict, outcome: Outcome) -> None:
+    async with client.stream("POST", url, content=body, headers=headers) as response:
+        outcome.status_code = response.status_code
+        excerpt = b""
+        async for chunk in response.aiter_bytes():
+            excerpt += chunk
+            if len(excerpt) >= EXCERPT_BYTES:
+                break
+    outcome.excerpt = excerpt[:EXCERPT_BYTES].decode("utf-8", "replace").replace("\x00", "")
+    if response.is_redirect:
+        where = response.headers.get("Location", "?")[:200]
+        outcome.error = f"redirect refused: {response.status_code} to {where}"
+    elif response.status_code >= 300:
+        outcome.error = f"HTTP {response.status_code}"
+
+
+async def _record(
+    conn, outcomes: list[Outcome], policy: Policy, worker: str, now: datetime, stats: Stats
+) -> None:
+    for o in outcomes:
+        if o.ok:
+            stats.delivered += 1
+        else:
+            stats.failed_attempts += 1
+    columns = {
+        "delivery_ids": [o.claim["delivery_id"] for o in outcomes],
+        "attempts": [o.claim["attempt"] for o in outcomes],
+        "urls": [o.claim["url"] for o in outcomes],
+        "codes": [o.status_code for o in outcomes],
+        "durations": [o.duration_ms for o in outcomes],
+        "excerpts": [o.excerpt for o in outcomes],
+        "errors": [o.error for o in outcomes],
+        "started": [o.started_at for o in outcomes],
+        "ok": [o.ok for o in outcomes],
+        "retry_in": [policy.retry_in(o.claim["attempt"]) for o in outcomes],
+    }
+    params = columns | {"worker": worker, "now": now, "max_attempts": policy.max_attempts}
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(Q["session_set_async_commit"])
+        await cur.execute(Q["webhook_record_results"], params)
+        for destination, ok, error in _circuit_outcomes(outcomes):
+            await circuits.record(cur, "webhook", destination, ok, error, now, policy.breaker)
+
+
+def _circuit_outcomes(outcomes: list[Outcome]) -> list[tuple[str, bool, str | None]]:
+    """Per destination, in order, runs of successes collapsed into one (the healthy path costs
+    one call per destination per batch). A 4xx answer other than 408/429 is the receiver's
+    verdict on the request, not an outage: it does not count against the circuit."""
+    calls: dict[str, list[tuple[str, bool, str | None]]] = {}
+    for o in outcomes:
+        destination, code = o.claim["destination"], o.status_code
+        healthy = o.ok or (code is not None and 400 <= code < 500 and code not in (408, 429))
+        mine = calls.setdefault(destination, [])
+        if not (healthy and mine and mine[-1][1]):
+            mine.append((destination, healthy, None if healthy else o.error))
+    return [call for mine in calls.values() for call in mine]
