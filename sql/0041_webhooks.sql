@@ -167,7 +167,7 @@ COMMENT ON FUNCTION webhook_wake() IS 'Defer one deliver_webhooks job unless one
 -- per endpoint (held if the destination's circuit is open), and wakes the deliverers. Set-based.
 CREATE FUNCTION webhook_emit(candidates jsonb) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    n integer;
+    written integer;
 BEGIN
     IF candidates IS NULL THEN
         RETURN 0;
@@ -203,11 +203,11 @@ BEGIN
     FROM events ev
     JOIN m USING (source)
     LEFT JOIN circuits ci ON ci.kind = 'webhook' AND ci.destination = m.destination;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n > 0 THEN
+    GET DIAGNOSTICS written = ROW_COUNT;
+    IF written > 0 THEN
         PERFORM webhook_wake();
     END IF;
-    RETURN n;
+    RETURN written;
 END;
 $$;
 COMMENT ON FUNCTION webhook_emit(jsonb) IS 'Write webhook events and deliveries for candidate events (see the triggers).';
