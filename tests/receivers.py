@@ -89,7 +89,7 @@ class Receiver:
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the stdlib's name
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             status, extra = receiver.answer(self.path, dict(self.headers.items()), body)
             reply = json.dumps({"received": True, "status": status}).encode()
