@@ -227,7 +227,8 @@ SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
        count(*) FILTER (WHERE status = 'delivering') AS delivering,
        (SELECT count(*) FROM webhook_deliveries WHERE status = 'failed') AS failed,
        coalesce(extract(epoch FROM %(now)s::timestamptz
-                               - min(next_attempt_at) FILTER (WHERE status = 'pending')), 0)::float8
+                               - min(next_attempt_at) FILTER (WHERE status = 'pending'
+                                                             AND next_attempt_at <= %(now)s)), 0)::float8
            AS oldest_due_seconds
 FROM webhook_deliveries
 WHERE status IN ('pending', 'delivering');

@@ -165,3 +165,21 @@ def redeliver(db: Database, user_id: int | None, delivery_id: int) -> DeliveryDe
                 "delivery_pending",
             )
     return delivery(db, user_id, delivery_id)
+
+
+def list_any(db: Database, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    """Operators: deliveries of every account (status, email, before_id, limit), newest first."""
+    with db.read() as conn:
+        return conn.execute(Q["webhook_delivery_list_any"], filters).fetchall()
+
+
+def problems(db: Database, status: str | None, email: str | None, limit: int) -> list[dict]:
+    """Operators: failed and retrying deliveries (view webhook_problems), newest first."""
+    params = {"status": status, "email": email, "limit": limit}
+    with db.read() as conn:
+        return conn.execute(Q["webhook_problems_list"], params).fetchall()
+
+
+def summary(db: Database, now: datetime) -> dict[str, Any]:
+    with db.read() as conn:
+        return conn.execute(Q["webhook_summary"], {"now": now}).fetchone()
