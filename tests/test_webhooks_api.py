@@ -213,3 +213,33 @@ def test_ping_rotation_deliveries_and_redelivery(client, db, alice, database_url
     assert [d["status"] for d in page["deliveries"]] == ["delivered"]
     assert [(a["attempt"], a["status_code"]) for a in detail["history"]] == [(1, 200), (2, 200)]
     assert detail["payload"]["id"] == pinged.json["event_id"]
+
+
+def test_failures_carry_the_error_and_provider_answers_are_events(client, db, alice, acme):
+    """order.failed holds the order's last error; a provider's answer is provider.answered,
+    numbered after the order's earlier events."""
+    from tests.test_providers import make_requests, order_for, respond
+
+    register(client, alice, events=["order.failed", "provider.answered"])
+    doomed = place(client, alice)
+    db.execute(
+        "UPDATE orders SET status = 'failed', last_error = 'provider unreachable', "
+        "next_run_at = NULL WHERE order_id = %s",
+        (doomed["order_id"],),
+    )
+    ordered = order_for(client, alice, acme)
+    (request_id,) = make_requests(db, ordered["order_id"], runs=1)
+
+    respond(client, acme, [request_id], action="decline", message="out of stock")
+
+    events = db.execute(EVENTS).fetchall()
+    assert [(e["event_type"], e["sequence"]) for e in events] == [
+        ("order.failed", 1),
+        ("provider.answered", 1),
+    ]
+    assert events[0]["data"]["error"] == "provider unreachable"
+    assert events[1]["data"] | {"responded_at": None} == {
+        "order_id": ordered["order_id"], "request_id": request_id, "run_number": 1,
+        "provider_id": acme.provider_id, "provider_name": "Acme", "status": "declined",
+        "response_message": "out of stock", "responded_at": None,
+    }  # fmt: skip
