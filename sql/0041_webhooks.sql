@@ -213,30 +213,36 @@ $$;
 COMMENT ON FUNCTION webhook_emit(jsonb) IS 'Write webhook events and deliveries for candidate events (see the triggers).';
 
 -- order.failed / order.completed / order.cancelled: from the audit trail, so every status
--- change is covered, whoever makes it. Statement-level: one call per statement, set-based.
+-- change is covered, whoever makes it. The audit trigger inserts its rows one per statement,
+-- so this is a row trigger whose WHEN (evaluated without calling any function) lets only
+-- changes to those three statuses through: a run's other changes cost nothing here.
 CREATE FUNCTION webhook_from_order_events() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM webhook_emit((
-        SELECT jsonb_agg(jsonb_build_object(
-            'user_id', n.user_id, 'order_id', n.order_id, 'event_type', 'order.' || n.to_status,
-            'source', 'order_events:' || n.event_id, 'ord', n.event_id,
-            'data', jsonb_build_object(
-                'order_id', n.order_id, 'order_name', o.order_name, 'status', n.to_status,
-                'previous_status', n.from_status, 'executions_count', n.executions_count,
-                'error', CASE WHEN n.to_status = 'failed' THEN o.last_error END,
-                'reason', n.details ->> 'reason', 'actor', n.actor, 'occurred_at', n.occurred_at)))
-        FROM new_events n
-        LEFT JOIN orders o ON o.order_id = n.order_id
-        WHERE n.event_type = 'status_changed' AND n.to_status IN ('failed', 'completed', 'cancelled')
-          AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.user_id = n.user_id AND e.active)));
+    IF EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.user_id = NEW.user_id AND e.active) THEN
+        PERFORM webhook_emit((
+            SELECT jsonb_build_array(jsonb_build_object(
+                'user_id', NEW.user_id, 'order_id', NEW.order_id,
+                'event_type', 'order.' || NEW.to_status,
+                'source', 'order_events:' || NEW.event_id, 'ord', NEW.event_id,
+                'data', jsonb_build_object(
+                    'order_id', NEW.order_id, 'order_name', o.order_name, 'status', NEW.to_status,
+                    'previous_status', NEW.from_status, 'executions_count', NEW.executions_count,
+                    'error', CASE WHEN NEW.to_status = 'failed' THEN o.last_error END,
+                    'reason', NEW.details ->> 'reason', 'actor', NEW.actor,
+                    'occurred_at', NEW.occurred_at)))
+            FROM (SELECT NULL) AS one
+            LEFT JOIN orders o ON o.order_id = NEW.order_id));
+    END IF;
     RETURN NULL;
 END;
 $$;
 CREATE TRIGGER order_events_webhooks AFTER INSERT ON order_events
-    REFERENCING NEW TABLE AS new_events
-    FOR EACH STATEMENT EXECUTE FUNCTION webhook_from_order_events();
+    FOR EACH ROW
+    WHEN (NEW.event_type = 'status_changed' AND NEW.to_status IN ('failed', 'completed', 'cancelled'))
+    EXECUTE FUNCTION webhook_from_order_events();
 
--- order.run_succeeded: from the run's own record.
+-- order.run_succeeded: from the run's own record. Statement-level: a batch of runs inserted by
+-- one statement is one call, set-based.
 CREATE FUNCTION webhook_from_executions() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM webhook_emit((

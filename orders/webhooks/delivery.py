@@ -128,16 +128,16 @@ async def deliver_due(
     deadline = time.monotonic() + policy.time_budget
     try:
         while True:
-            free = policy.concurrency - len(inflight)
             stats.handed_over = time.monotonic() >= deadline
-            if free > 0 and not stats.handed_over:
+            free = policy.concurrency - len(inflight)
+            if free >= _refill_at(policy, inflight) and not stats.handed_over:
                 for claim in await _claim(conn, policy, clock(), free):
                     task = asyncio.create_task(post(client, claim, policy, clock))
                     inflight[task] = claim
                     stats.claimed += 1
             if not inflight:
                 break
-            done, _ = await asyncio.wait(inflight, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            done = await _finished(set(inflight))
             outcomes = [task.result() for task in done]
             for task in done:
                 del inflight[task]
@@ -151,17 +151,38 @@ async def deliver_due(
     return stats
 
 
+def _refill_at(policy: Policy, inflight: dict) -> int:
+    """Claim again once a quarter of the slots are free (or none is busy): claims, like
+    records, then cover several deliveries each instead of one."""
+    return 1 if not inflight else max(1, policy.concurrency // 4)
+
+
+async def _finished(tasks: set[asyncio.Task]) -> set[asyncio.Task]:
+    """The posts done within a second, plus those finishing within 5 ms of the first."""
+    done, pending = await asyncio.wait(tasks, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+    if done and pending:
+        more, _ = await asyncio.wait(pending, timeout=0.005)
+        done |= more
+    return done
+
+
 async def _claim(conn, policy: Policy, now: datetime, limit: int) -> list[dict]:
-    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+    """One short transaction in about two round trips (pipelined). A claim lost in a server
+    crash only means the deliveries are claimed and posted (same key) again: no WAL wait."""
+    params = {
+        "now": now,
+        "limit": limit,
+        "per_destination": policy.per_destination,
+        "lease": policy.lease,
+    }
+    async with (
+        conn.pipeline(),
+        conn.transaction(),
+        conn.cursor(row_factory=dict_row) as cur,
+    ):
+        await cur.execute(Q["session_set_async_commit"])
         await cur.execute(Q["webhook_claim_lock"])
-        probes = await circuits.take_probes(cur, "webhook", None, now, policy.lease)
-        params = {
-            "now": now,
-            "limit": limit,
-            "per_destination": policy.per_destination,
-            "probes": probes,
-            "lease": policy.lease,
-        }
+        params["probes"] = await circuits.take_probes(cur, "webhook", None, now, policy.lease)
         return await (await cur.execute(Q["webhook_claim"], params)).fetchall()
 
 
@@ -227,7 +248,7 @@ async def _record(
         "retry_in": [policy.retry_in(o.claim["attempt"]) for o in outcomes],
     }
     params = columns | {"worker": worker, "now": now, "max_attempts": policy.max_attempts}
-    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+    async with conn.pipeline(), conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(Q["session_set_async_commit"])
         await cur.execute(Q["webhook_record_results"], params)
         for destination, ok, error in _circuit_outcomes(outcomes):
