@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     webhook_max_per_destination: int = Field(8, alias="ORDERS_WEBHOOK_MAX_PER_DESTINATION", ge=0)
     webhook_sweep_cron: str = Field("* * * * * */10", alias="ORDERS_WEBHOOK_SWEEP_CRON")
     webhook_max_endpoints: int = Field(10, alias="ORDERS_WEBHOOK_MAX_ENDPOINTS", ge=1)
+    webhook_retention_days: int = Field(30, alias="ORDERS_WEBHOOK_RETENTION_DAYS", ge=1)
     circuit_failure_threshold: int = Field(5, alias="ORDERS_CIRCUIT_FAILURE_THRESHOLD", ge=1)
     circuit_cooldown_seconds: float = Field(60.0, alias="ORDERS_CIRCUIT_COOLDOWN_SECONDS", gt=0)
 

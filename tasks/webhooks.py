@@ -10,6 +10,7 @@ For isolation, run workers with `--queues webhooks` next to the others.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from procrastinate import JobContext
 
@@ -45,3 +46,26 @@ async def deliver_webhooks(context: JobContext, timestamp: int | None = None) ->
             "webhooks: %d delivered, %d failed attempts", stats.delivered, stats.failed_attempts
         )
     return stats.delivered
+
+
+@app.periodic(cron="37 * * * *")
+@app.task(queue="maintenance", name="prune_webhook_events")
+async def prune_webhook_events(timestamp: int) -> int:
+    """Forget settled webhook events past ORDERS_WEBHOOK_RETENTION_DAYS, in bounded batches."""
+    now = datetime.fromtimestamp(timestamp, UTC)
+    params = {"cutoff": now - timedelta(days=settings.webhook_retention_days), "batch": 10_000}
+    async with app.connector.pool.connection() as conn:
+        deleted = await prune_events(conn, params)
+    log.info("pruned %d webhook events", deleted)
+    return deleted
+
+
+async def prune_events(conn, params: dict) -> int:
+    """Delete batch after batch, each in its own transaction, until none is left."""
+    deleted = 0
+    while True:
+        async with conn.transaction():
+            count = (await conn.execute(Q["webhook_event_prune"], params)).rowcount
+        if not count:
+            return deleted
+        deleted += count

@@ -248,3 +248,22 @@ def test_a_failed_probe_reopens_the_circuit(client, db, alice, receiver, setting
     count = db.execute("SELECT count(*) AS n FROM webhook_attempts").fetchone()["n"]
     assert (circuit["state"], circuit["opens"], circuit["half_opens"]) == ("open", 2, 1)
     assert count == 4  # three that opened it, one probe
+
+
+def test_settled_events_are_pruned_after_retention(
+    client, db, alice, receiver, settings, database_url
+):
+    """Old events whose deliveries are settled go (with their attempts); unsettled ones stay."""
+    from tasks.webhooks import prune_events
+
+    subscribe(client, alice, receiver)
+    cancel_orders(client, db, alice, 3)
+    deliver(database_url, settings)
+    cancel_orders(client, db, alice, 1)  # still pending
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+
+    deleted = run_on_connection(database_url, prune_events, {"cutoff": cutoff, "batch": 2})
+
+    left = db.execute("SELECT status::text FROM webhook_deliveries").fetchall()
+    assert deleted == 3 and left == [{"status": "pending"}]
+    assert db.execute("SELECT count(*) AS n FROM webhook_attempts").fetchone()["n"] == 0

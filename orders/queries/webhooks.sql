@@ -262,3 +262,15 @@ LIMIT %(limit)s;
 -- name: webhook_wake
 -- Defer one deliver_webhooks job unless one is waiting (what the event triggers do too).
 SELECT webhook_wake();
+
+-- name: webhook_event_prune
+-- Delete up to :batch events older than :cutoff whose deliveries are all settled (their
+-- deliveries and attempts go with them); ping events included.
+DELETE FROM webhook_events
+WHERE event_id IN (
+    SELECT ev.event_id FROM webhook_events ev
+    WHERE ev.created_at < %(cutoff)s
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                      WHERE d.event_id = ev.event_id AND d.status IN ('pending', 'delivering'))
+    ORDER BY ev.event_id
+    LIMIT %(batch)s);
