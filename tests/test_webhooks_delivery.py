@@ -115,7 +115,9 @@ def test_a_flapping_receiver_loses_nothing(client, db, alice, receiver, settings
     ids = cancel_orders(client, db, alice, 4)
     receiver.fail_first = 3
 
-    deliver(database_url, hook_settings(settings, webhook_max_attempts=5))
+    deliver(
+        database_url, hook_settings(settings, webhook_max_attempts=5, circuit_failure_threshold=10)
+    )
 
     ok = receiver.hits[3:]
     assert sorted(h.event["order_id"] for h in ok) == ids

@@ -62,6 +62,7 @@ class Delivery:
     sent: int = 0
     refused: int = 0
     unavailable: str | None = None  # why sending stopped early, if it did
+    circuit_open: bool = False  # nothing was attempted (the change was logged when it opened)
 
 
 async def deliver_due(
@@ -74,6 +75,7 @@ async def deliver_due(
     try:
         if destination and await _circuit_open(conn, destination, clock()):
             result.unavailable = f"SMTP circuit open for {destination}: nothing attempted"
+            result.circuit_open = True
         while result.unavailable is None:
             async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 claimed = await cur.execute(Q["outbox_claim_next"], {"now": clock()})

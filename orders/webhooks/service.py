@@ -161,7 +161,8 @@ def redeliver(db: Database, user_id: int | None, delivery_id: int) -> DeliveryDe
         params = {"delivery_id": delivery_id, "now": datetime.now(UTC)}
         if conn.execute(Q["webhook_delivery_redeliver"], params).fetchone() is None:
             raise Conflict(
-                f"delivery {delivery_id} is {current.status}: it will be attempted anyway",
+                f"delivery {delivery_id} is {current.status} (or its endpoint was deleted): "
+                "only settled deliveries of a live endpoint can be redelivered",
                 "delivery_pending",
             )
     return delivery(db, user_id, delivery_id)
