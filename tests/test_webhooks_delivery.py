@@ -173,13 +173,13 @@ def test_a_lost_worker_is_redelivered_with_the_same_key(
 ):
     """A claim whose worker dies before recording: when the lease ends the delivery is posted
     again (same key), and the lost attempt is in the record."""
-    from orders.webhooks.delivery import _claim
+    from orders.webhooks.delivery import claim_now
 
     subscribe(client, alice, receiver)
     cancel_orders(client, db, alice, 1)
     policy = Policy.from_settings(settings)
     now = datetime.now(UTC)
-    claimed = run_on_connection(database_url, _claim, policy, now, 10)  # then "dies"
+    claimed = run_on_connection(database_url, claim_now, policy, now, 10)  # then "dies"
 
     before_lease = deliver(database_url, settings, clock=lambda: now + timedelta(seconds=1))
     after = now + timedelta(seconds=policy.lease + 1)

@@ -44,8 +44,8 @@ async def deliver_due(
     client: httpx.AsyncClient | None = None,
 ) -> Stats:
     """Deliver until nothing is due (or the time budget is spent). `conn`: an autocommit
-    async connection, used for claims and records only (never held across a post)."""
-    stats, inflight = Stats(), {}
+    async connection, used between posts only (never held across one)."""
+    stats, inflight, outcomes = Stats(), {}, []
     own_client = client is None
     client = client or policy.client()
     deadline = time.monotonic() + policy.time_budget
@@ -53,19 +53,19 @@ async def deliver_due(
         while True:
             stats.handed_over = time.monotonic() >= deadline
             free = policy.concurrency - len(inflight)
-            if free >= _refill_at(policy, inflight) and not stats.handed_over:
-                for claim in await _claim(conn, policy, clock(), free):
-                    task = asyncio.create_task(post(client, claim, policy, clock))
-                    inflight[task] = claim
-                    stats.claimed += 1
+            refill = free >= _refill_at(policy, inflight) and not stats.handed_over
+            wanted = free if refill else 0
+            if outcomes or wanted:
+                claims = await _settle(conn, outcomes, wanted, policy, worker, clock(), stats)
+                for claim in claims:
+                    inflight[asyncio.create_task(post(client, claim, policy, clock))] = claim
+                stats.claimed += len(claims)
             if not inflight:
                 break
             done = await _finished(set(inflight))
             outcomes = [task.result() for task in done]
             for task in done:
                 del inflight[task]
-            if outcomes:
-                await _record(conn, outcomes, policy, worker, clock(), stats)
     finally:
         for task in inflight:
             task.cancel()  # their leases run out and they are posted again
@@ -89,28 +89,38 @@ async def _finished(tasks: set[asyncio.Task]) -> set[asyncio.Task]:
     return done
 
 
-async def _claim(conn, policy: Policy, now: datetime, limit: int) -> list[dict]:
-    """One short transaction in about two round trips (pipelined). A claim lost in a server
-    crash only means the deliveries are claimed and posted (same key) again: no WAL wait."""
+async def _settle(
+    conn, outcomes: list[Outcome], wanted: int, policy: Policy, worker: str, now, stats: Stats
+) -> list[dict]:
+    """Record finished posts and claim up to `wanted` more: one short transaction, pipelined
+    (about two round trips). Losing it in a server crash only means posting again with the
+    same keys, so it does not wait for the WAL flush."""
+    async with conn.pipeline(), conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(Q["session_set_async_commit"])
+        if outcomes:
+            await _record(cur, outcomes, policy, worker, now, stats)
+        return await _claim(cur, policy, now, wanted) if wanted else []
+
+
+async def claim_now(conn, policy: Policy, now: datetime, limit: int) -> list[dict]:
+    """Claim without posting (what a worker that dies right after its claim leaves behind)."""
+    return await _settle(conn, [], limit, policy, "claim_now", now, Stats())
+
+
+async def _claim(cur, policy: Policy, now: datetime, limit: int) -> list[dict]:
     params = {
         "now": now,
         "limit": limit,
         "per_destination": policy.per_destination,
         "lease": policy.lease,
     }
-    async with (
-        conn.pipeline(),
-        conn.transaction(),
-        conn.cursor(row_factory=dict_row) as cur,
-    ):
-        await cur.execute(Q["session_set_async_commit"])
-        await cur.execute(Q["webhook_claim_lock"])
-        params["probes"] = await circuits.take_probes(cur, "webhook", None, now, policy.lease)
-        return await (await cur.execute(Q["webhook_claim"], params)).fetchall()
+    await cur.execute(Q["webhook_claim_lock"])
+    params["probes"] = await circuits.take_probes(cur, "webhook", None, now, policy.lease)
+    return await (await cur.execute(Q["webhook_claim"], params)).fetchall()
 
 
 async def _record(
-    conn, outcomes: list[Outcome], policy: Policy, worker: str, now: datetime, stats: Stats
+    cur, outcomes: list[Outcome], policy: Policy, worker: str, now: datetime, stats: Stats
 ) -> None:
     for o in outcomes:
         if o.ok:
@@ -130,11 +140,9 @@ async def _record(
         "retry_in": [policy.retry_in(o.claim["attempt"]) for o in outcomes],
     }
     params = columns | {"worker": worker, "now": now, "max_attempts": policy.max_attempts}
-    async with conn.pipeline(), conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(Q["session_set_async_commit"])
-        await cur.execute(Q["webhook_record_results"], params)
-        for destination, ok, error in _circuit_outcomes(outcomes):
-            await circuits.record(cur, "webhook", destination, ok, error, now, policy.breaker)
+    await cur.execute(Q["webhook_record_results"], params)
+    for destination, ok, error in _circuit_outcomes(outcomes):
+        await circuits.record(cur, "webhook", destination, ok, error, now, policy.breaker)
 
 
 def _circuit_outcomes(outcomes: list[Outcome]) -> list[tuple[str, bool, str | None]]:
