@@ -16,7 +16,6 @@ from procrastinate import JobContext
 
 from orders.config import Settings
 from orders.db import Q
-from orders.webhooks.delivery import Policy, deliver_due
 from tasks.app import app
 
 log = logging.getLogger(__name__)
@@ -28,6 +27,8 @@ _loops = {"running": 0}  # delivery loops in this process
 @app.task(queue="webhooks", name="deliver_webhooks", pass_context=True)
 async def deliver_webhooks(context: JobContext, timestamp: int | None = None) -> int:
     """Deliver everything due; returns how many deliveries succeeded."""
+    from orders.webhooks.delivery import Policy, deliver_due  # httpx: only once it delivers
+
     if _loops["running"]:
         return 0
     _loops["running"] += 1
