@@ -12,7 +12,7 @@ import threading
 import time
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, make_wsgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from orders.metrics import BUCKETS
 
@@ -31,12 +31,32 @@ class WorkerHealth:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self.batch_seconds = Histogram(
+            "orders_worker_batch_duration_seconds",
+            "Order-run batches of this worker's executor (claim to commit).",
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.runs = Counter(
+            "orders_worker_runs",
+            "Order runs of this worker's executor, by outcome (delayed: met a timeout).",
+            ["outcome"],
+            registry=self.registry,
+        )
         age = Gauge(
             "orders_worker_heartbeat_age_seconds",
             "Seconds since this worker last updated its heartbeat.",
             registry=self.registry,
         )
         age.set_function(self.age)
+
+    def observe_batch(self, batch, seconds: float) -> None:
+        """Executor hook: one batch's duration and what became of its runs."""
+        if batch.claimed:
+            self.batch_seconds.observe(seconds)
+        for outcome in ("ran", "failed", "delayed"):
+            if count := getattr(batch, outcome):
+                self.runs.labels(outcome).inc(count)
 
     def beat(self) -> None:
         self.last_beat = time.monotonic()

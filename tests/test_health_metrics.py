@@ -141,6 +141,8 @@ def test_real_worker_serves_health_and_job_durations(client, alice, workers, dat
     assert status == 200 and json.loads(body)["heartbeat_age"] < 3
     status, text = get(f"http://127.0.0.1:{port}/metrics")
     m = samples(text)
-    key = (("outcome", "succeeded"), ("task", "execute_order"))
+    assert m[("orders_worker_runs_total", (("outcome", "ran"),))] >= 1  # the order's run
+    assert m[("orders_worker_batch_duration_seconds_count", ())] >= 1
+    key = (("outcome", "succeeded"), ("task", "recover_stuck_orders"))  # a Procrastinate task
     assert m[("orders_worker_job_duration_seconds_count", key)] >= 1
     assert ("orders_worker_heartbeat_age_seconds", ()) in m
