@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from orders.config import Settings
+from orders.downstream_cli import COMMANDS as DOWNSTREAM
 from orders.operator_cli import COMMANDS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -168,7 +169,7 @@ def dev(port: int) -> None:
     run(Settings(ORDERS_ENV="dev"), port)
 
 
-for _command in COMMANDS:
+for _command in [*COMMANDS, *DOWNSTREAM]:
     main.add_command(_command)
 
 

@@ -132,6 +132,25 @@ class Settings(BaseSettings):
     min_interval_seconds: float | None = Field(None, alias="ORDERS_MIN_INTERVAL_SECONDS", ge=1)
     refresh_grace_seconds: float = Field(10.0, alias="ORDERS_REFRESH_GRACE_SECONDS", ge=0)
 
+    # Webhooks and circuit breakers (docs/webhooks.md).
+    webhook_allow_private_targets: bool = Field(False, alias="ORDERS_WEBHOOK_ALLOW_PRIVATE_TARGETS")
+    webhook_connect_timeout_seconds: float = Field(
+        5.0, alias="ORDERS_WEBHOOK_CONNECT_TIMEOUT_SECONDS", gt=0
+    )
+    webhook_read_timeout_seconds: float = Field(
+        10.0, alias="ORDERS_WEBHOOK_READ_TIMEOUT_SECONDS", gt=0
+    )
+    webhook_max_attempts: int = Field(10, alias="ORDERS_WEBHOOK_MAX_ATTEMPTS", ge=1)
+    webhook_retry_base_seconds: float = Field(10.0, alias="ORDERS_WEBHOOK_RETRY_BASE_SECONDS", ge=0)
+    webhook_retry_max_seconds: float = Field(3600.0, alias="ORDERS_WEBHOOK_RETRY_MAX_SECONDS", ge=0)
+    webhook_concurrency: int = Field(50, alias="ORDERS_WEBHOOK_CONCURRENCY", ge=1, le=1000)
+    webhook_max_per_destination: int = Field(8, alias="ORDERS_WEBHOOK_MAX_PER_DESTINATION", ge=0)
+    webhook_sweep_cron: str = Field("* * * * * */10", alias="ORDERS_WEBHOOK_SWEEP_CRON")
+    webhook_max_endpoints: int = Field(10, alias="ORDERS_WEBHOOK_MAX_ENDPOINTS", ge=1)
+    webhook_retention_days: int = Field(30, alias="ORDERS_WEBHOOK_RETENTION_DAYS", ge=1)
+    circuit_failure_threshold: int = Field(5, alias="ORDERS_CIRCUIT_FAILURE_THRESHOLD", ge=1)
+    circuit_cooldown_seconds: float = Field(60.0, alias="ORDERS_CIRCUIT_COOLDOWN_SECONDS", gt=0)
+
     @model_validator(mode="after")
     def _defaults_and_deprecations(self) -> Settings:
         defaults = TEST_LIMITS if self.env == "test" else LIMITS

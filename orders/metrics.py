@@ -8,6 +8,7 @@ a worker (its job durations, its heartbeat) are on the worker's own port (tasks/
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -38,6 +39,9 @@ class DatabaseCollector:
             yield from _counters(conn.execute(Q["metrics_counters"]).fetchone())
             rows = conn.execute(Q["metrics_execution_buckets"], {"bounds": list(BUCKETS)})
             yield from _histograms(rows.fetchall())
+            yield from _circuits(conn.execute(Q["circuit_counts"]).fetchall())
+            now = {"now": datetime.now(UTC)}
+            yield from _webhooks(conn.execute(Q["webhook_summary"], now).fetchone())
 
 
 def _by_status(rows: list[dict]) -> Metric:
@@ -122,6 +126,40 @@ def _cumulative(counts: dict[int, tuple[int, float]]) -> list[tuple[str, int]]:
         buckets.append((str(bound), running))
     running += counts.get(len(BUCKETS), (0, 0.0))[0]
     return [*buckets, ("+Inf", running)]
+
+
+def _circuits(rows: list[dict]) -> Iterator[Metric]:
+    """Aggregates only: destinations are chosen by customers, so no host label."""
+    open_ = GaugeMetricFamily(
+        "orders_circuits_open", "Circuits open or half-open (probing).", labels=["kind"]
+    )
+    changes = CounterMetricFamily(
+        "orders_circuit_state_changes",
+        "Circuit state changes, by the state entered.",
+        labels=["kind", "to"],
+    )
+    for row in rows:
+        open_.add_metric([row["kind"]], row["open"] + row["half_open"])
+        for to, column in (("open", "opens"), ("half_open", "half_opens"), ("closed", "closes")):
+            changes.add_metric([row["kind"], to], row[column])
+    yield open_
+    yield changes
+
+
+def _webhooks(row: dict) -> Iterator[Metric]:
+    family = GaugeMetricFamily(
+        "orders_webhook_deliveries",
+        "Webhook deliveries not settled, and failed.",
+        labels=["status"],
+    )
+    for status in ("pending", "delivering", "failed"):
+        family.add_metric([status], row[status])
+    yield family
+    yield GaugeMetricFamily(
+        "orders_webhook_oldest_due_seconds",
+        "How long the oldest due webhook delivery has waited (held ones included).",
+        value=max(row["oldest_due_seconds"], 0.0),
+    )
 
 
 def make_registry(pool: ConnectionPool) -> CollectorRegistry:

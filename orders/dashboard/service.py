@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from orders.dashboard.models import (
+    Downstream,
     FailedOrder,
     JobAttempt,
     Lateness,
@@ -32,6 +33,18 @@ def mail_dashboard(db: Database) -> MailDashboard:
         counts = conn.execute(Q["outbox_summary"]).fetchall()
         problems = conn.execute(Q["outbox_problems_list"], {"limit": PROBLEMS_SHOWN}).fetchall()
     return MailDashboard(counts=counts, problems=problems)
+
+
+def downstream(db: Database, now: datetime) -> Downstream:
+    """Webhook deliveries waiting, in flight and failed; circuits (open first); problems."""
+    from orders.circuits import list_circuits
+    from orders.webhooks.service import problems, summary
+
+    return Downstream(
+        webhooks=summary(db, now),
+        circuits=list_circuits(db, LIST_LIMIT),
+        problems=problems(db, None, None, PROBLEMS_SHOWN),
+    )
 
 
 def overview(db: Database, now: datetime, hours: float) -> Overview:

@@ -36,3 +36,8 @@ SELECT set_config('statement_timeout', %(statement_timeout)s, false),
        set_config('lock_timeout', %(lock_timeout)s, false),
        set_config('idle_in_transaction_session_timeout', %(idle_timeout)s, false),
        set_config('plan_cache_mode', 'force_custom_plan', false)
+
+-- name: session_set_async_commit
+-- Commit without waiting for the WAL flush. Safe where losing the commit in a server crash only
+-- means doing the work again (a webhook record lost: its lease ends and it is posted again).
+SELECT set_config('synchronous_commit', 'off', true)

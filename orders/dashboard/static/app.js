@@ -197,6 +197,22 @@ function renderOverview(o, mail) {
     ["Last error", (r) => el("span", { class: "error" }, r.last_error ?? "–")]], mail.problems, "No mail problems.");
 }
 
+function renderDownstream(d) {
+  const w = d.webhooks;
+  $("webhook-summary").textContent = `${w.pending} waiting · ${w.delivering} in flight · ${w.failed} failed` +
+    (w.oldest_due_seconds > 0 ? ` · oldest due ${fmtSeconds(w.oldest_due_seconds)}` : "");
+  table($("circuits"), [["Kind", (r) => r.kind], ["Destination", (r) => r.destination],
+    ["State", (r) => el("span", { class: `badge ${r.state === "closed" ? "completed" : "failed"}` }, r.state)],
+    ["Failures in a row", (r) => r.consecutive_failures], ["Retry at", (r) => fmtTime(r.retry_at)],
+    ["Opened", (r) => r.opens], ["Last error", (r) => el("span", { class: "error" }, r.last_error ?? "–")]],
+  d.circuits, "No circuit has tripped.");
+  table($("webhook-problems"), [["Delivery", (r) => r.delivery_id], ["Customer", (r) => r.email],
+    ["Event", (r) => r.event_type], ["Order", (r) => (r.order_id ? orderLink(r.order_id) : "–")],
+    ["Status", (r) => r.status], ["Attempts", (r) => r.attempts], ["Answer", (r) => r.last_status_code ?? "–"],
+    ["Last error", (r) => el("span", { class: "error" }, r.last_error ?? "–")], ["Next", (r) => fmtTime(r.next_attempt_at)]],
+  d.problems, "No webhook problems.");
+}
+
 // ---- order page -----------------------------------------------------------------------------
 
 function renderOrder(detail) {
@@ -229,8 +245,10 @@ async function refresh() {
       renderOrder(await api("GET", `/dashboard/api/orders/${orderId()}`));
       show("order");
     } else {
-      const [overview, mail] = await Promise.all([api("GET", "/dashboard/api/overview"), api("GET", "/dashboard/mail")]);
+      const [overview, mail, downstream] = await Promise.all([api("GET", "/dashboard/api/overview"),
+        api("GET", "/dashboard/mail"), api("GET", "/dashboard/api/downstream")]);
       renderOverview(overview, mail);
+      renderDownstream(downstream);
       show("overview");
     }
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
