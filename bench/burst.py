@@ -31,6 +31,7 @@ from bench.report import print_report
 from orders.migrate import migrate
 
 WORKERS = 2
+BENCH_ENV = {"ORDERS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}  # the receiver is on loopback
 EVERY_12_HOURS = {"is_recurring": True, "repeat_interval": 12, "repeat_unit": "hours"}
 
 
@@ -56,15 +57,16 @@ def noop_baseline(url: str, logs: Path, count: int) -> float:
     return count / elapsed
 
 
-def burst(url: str, logs: Path, count: int, label: str) -> dict:
-    """`count` orders due at one instant, run by 2 workers that were already waiting."""
+def burst(url: str, logs: Path, count: int, label: str, webhook: str | None = None) -> dict:
+    """`count` orders due at one instant, run by 2 workers that were already waiting (their
+    owner with a webhook endpoint for every event at `webhook`, if given)."""
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=count / 2500 + 30)
     bodies = [
         {"order_name": f"{label} {i}", "schedule_time": due.isoformat()}
         | (EVERY_12_HOURS if i % 5 == 0 else {})
         for i in range(count)
     ]
-    user_id, created = _create(url, logs, label, bodies)
+    user_id, created = _create(url, logs, label, bodies, webhook)
     procs = [_worker(url, logs, f"{label}-{i}") for i in range(WORKERS)]
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         wait_for(conn, "SELECT count(*) AS v FROM worker_processes", lambda n: n >= WORKERS)
@@ -74,23 +76,47 @@ def burst(url: str, logs: Path, count: int, label: str) -> dict:
         wait_for(conn, done, lambda n: n >= count, wait + 900, {"due": due}, every=0.2)
         result = _burst_result(conn, user_id, due) | {"count": count, "create_rate": created}
         result["log_lag"] = _log_catches_up(conn, logs / "orders.log", user_id)
+        if webhook is not None:
+            result |= _deliveries(conn, user_id, due)
     stop(procs)
     result["rate"] = count / max(result["last_start"], 1e-6)
     return result
 
 
-def _create(url: str, logs: Path, label: str, bodies: list[dict]) -> tuple[int, float]:
+def _create(
+    url: str, logs: Path, label: str, bodies: list[dict], webhook: str | None = None
+) -> tuple[int, float]:
     """Create the orders through POST /orders/batch (gunicorn); (user id, orders/s)."""
     port = free_port()
-    api = start_gunicorn(url, port, 2, logs, ORDERS_LOG_FILE=str(logs / "api-unused.log"))
+    api = start_gunicorn(url, port, 2, logs, **BENCH_ENV)
     try:
-        return post_orders(f"http://127.0.0.1:{port}", label, bodies)
+        return post_orders(f"http://127.0.0.1:{port}", label, bodies, webhook)
     finally:
         stop([api])
 
 
 def _worker(url: str, logs: Path, name: str):
-    return spawn(["-m", "orders", "worker", "--name", name], url, logs, name)
+    return spawn(["-m", "orders", "worker", "--name", name], url, logs, name, **BENCH_ENV)
+
+
+DELIVERIES = """
+SELECT count(*) AS v, count(*) FILTER (WHERE d.status = 'delivered') AS delivered,
+       extract(epoch FROM max(d.delivered_at) - %(due)s)::float8 AS last
+FROM webhook_deliveries d JOIN webhook_events e USING (event_id)
+WHERE e.user_id = %(u)s
+"""
+
+
+def _deliveries(conn, user_id: int, due: datetime) -> dict:
+    """Webhook deliveries the burst's runs wrote, and when the last one was delivered."""
+    params = {"due": due, "u": user_id}
+    total = conn.execute(DELIVERIES, params).fetchone()["v"]
+    deadline = time.monotonic() + 900
+    while (row := conn.execute(DELIVERIES, params).fetchone())["delivered"] < total:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{row['delivered']} of {total} webhooks delivered after 900 s")
+        time.sleep(0.5)
+    return {"webhooks": total, "webhooks_last": row["last"]}
 
 
 def _burst_result(conn, user_id: int, due: datetime) -> dict:
@@ -172,6 +198,17 @@ def lateness(url: str, logs: Path, seconds: float, rate: float) -> list[float]:
     return [r["ms"] for r in rows]
 
 
+def _webhook_burst(url: str, logs: Path, count: int) -> dict:
+    """The same burst again, its owner with a webhook endpoint (a local receiver) for every
+    event: each run writes its events (and deliveries) in its own transaction."""
+    port = free_port()
+    receiver = spawn(["-m", "bench.receiver", str(port)], url, logs, "receiver")
+    try:
+        return burst(url, logs, count, "webhooks", f"http://127.0.0.1:{port}/hook")
+    finally:
+        stop([receiver])
+
+
 def small_database(url: str, logs: Path, active: int) -> dict:
     """The periodic statements' cost with few active orders, in another database."""
     small = url.rsplit("/", 1)[0] + "/orders_small"
@@ -192,6 +229,11 @@ def main() -> None:
     parser.add_argument("--noop", type=int, default=20_000)
     parser.add_argument("--lateness-seconds", type=float, default=60)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="a last burst with a webhook endpoint on every order",
+    )
     args = parser.parse_args()
     if args.quick:
         args.burst, args.active, args.noop, args.lateness_seconds = 10_000, 100_000, 5_000, 20
@@ -209,6 +251,8 @@ def main() -> None:
         }
         report["lateness"] = lateness(url, logs, args.lateness_seconds, 10)
         report["scale"] = burst(url, logs, args.burst, "scale")
+        if args.webhooks:
+            report["webhooks"] = _webhook_burst(url, logs, args.burst)
     print_report(report)
     print(f"\nraw figures: {logs / 'report.json'}")
     (logs / "report.json").write_text(json.dumps(report, default=str, indent=1))

@@ -23,6 +23,7 @@ from bench.api import Api
 PROJECT = Path(__file__).resolve().parent.parent
 CHUNK = 20_000
 BATCH = 1_000  # orders per POST /orders/batch (ORDERS_BATCH_MAX_ORDERS' default)
+EVENTS = ["order.run_succeeded", "order.failed", "order.completed", "order.cancelled"]
 
 # One row per order: (is_recurring, repeat_interval, repeat_unit, cron, timezone)
 ONE_TIME = (False, None, None, None, None)
@@ -111,13 +112,21 @@ def load_active(url: str, count: int, seed: int = 3) -> None:
     print(f"loaded {len(kinds):,} active orders in {time.monotonic() - started:.0f} s", flush=True)
 
 
-def post_orders(base: str, label: str, bodies: list[dict], clients: int = 4) -> tuple[int, float]:
-    """Sign up an account and create `bodies` through POST /orders/batch, 1,000 per request,
-    `clients` at a time; (its user id, orders created per second)."""
+def post_orders(
+    base: str, label: str, bodies: list[dict], webhook: str | None = None, clients: int = 4
+) -> tuple[int, float]:
+    """Sign up an account (with a webhook endpoint at `webhook` for every event, if given) and
+    create `bodies` through POST /orders/batch, 1,000 per request, `clients` at a time; (its
+    user id, orders created per second)."""
     creds = {"email": f"{label}-{time.time_ns()}@example.com", "password": "bench-password"}
     status, user, _ = Api(base).call("POST", "/auth/signup", creds)
     assert status == 201, user
     token = Api(base).call("POST", "/auth/login", creds)[1]["access_token"]
+    if webhook is not None:
+        status, answer, _ = Api(base, token).call(
+            "POST", "/webhooks", {"url": webhook, "events": EVENTS}
+        )
+        assert status == 201, answer
     chunks = [bodies[i : i + BATCH] for i in range(0, len(bodies), BATCH)]
 
     def post(chunk: list[dict]) -> None:

@@ -19,6 +19,13 @@ def print_report(r: dict) -> None:
     print(
         f"{'burst rate at scale / on the empty database':<64} {scale['rate'] / empty['rate']:9.2f}"
     )
+    if "webhooks" in r:
+        _burst_rows("webhook endpoint on every order", r["webhooks"], r["noop"])
+        hooked = r["webhooks"]
+        print(f"{'  webhook deliveries (one per event)':<64} {hooked['webhooks']:9d}")
+        print(f"{'  last delivered after the due instant (s)':<64} {hooked['webhooks_last']:9.1f}")
+        ratio = hooked["rate"] / scale["rate"]
+        print(f"{'  burst rate with webhooks / without, same database':<64} {ratio:9.2f}")
     late = r["lateness"]
     print(
         f"{f'lateness of {len(late)} orders due at 10/s, {active} (ms)':<64} "
