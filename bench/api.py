@@ -194,7 +194,9 @@ def bulk_load(url: str, user_ids: list[int], rows: int) -> int:
     """Top the table up to `rows` orders; a fifth of them belong to the user we query."""
     with psycopg.connect(url, autocommit=True) as conn:
         have = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
-        conn.execute("ALTER TABLE orders DISABLE TRIGGER orders_audit")  # loading, not auditing
+        conn.execute(
+            "ALTER TABLE orders DISABLE TRIGGER orders_audit_inserted"
+        )  # loading, not auditing
         conn.execute(
             BULK,
             {
@@ -204,7 +206,7 @@ def bulk_load(url: str, user_ids: list[int], rows: int) -> int:
                 "rows": max(rows - have, 0),
             },
         )
-        conn.execute("ALTER TABLE orders ENABLE TRIGGER orders_audit")
+        conn.execute("ALTER TABLE orders ENABLE TRIGGER orders_audit_inserted")
         conn.execute("ANALYZE orders")
         return conn.execute(
             "SELECT count(*) FROM orders WHERE user_id = %s", (user_ids[0],)
