@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.trusted_proxies:  # client addresses (login throttling) from X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
     _attach_services(app, settings)
-    app.extensions["orders.metrics"] = make_registry(app.extensions["orders.db"].pool)
+    app.extensions["orders.metrics"] = make_registry(app.extensions["orders.db"])
     _register(app)
     return app
 

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 
 from orders.config import Settings
 from orders.db import Q
-from orders.status_log import Writer
+from orders.status_log import Paging, Writer
 from tasks.app import app
 from tasks.health import WorkerHealth, metrics_middleware, serve
 from tasks.supervisor import Supervisor, sleep_unless
@@ -43,7 +43,14 @@ class DueTimeWorker(worker.Worker):
             await asyncio.sleep(self.update_heartbeat_interval)
             await self.app.job_manager.update_heartbeat(self.worker_id)
             if self.health is not None:
-                self.health.beat()
+                self.health.beat(registered=await self._registered())
+
+    async def _registered(self) -> bool:
+        """Is this worker's row still in procrastinate_workers? (Peers delete the rows of
+        workers they take for dead, and retry their jobs.)"""
+        async with self.app.connector.pool.connection() as conn:
+            cursor = await conn.execute(Q["worker_registered"], {"worker_id": self.worker_id})
+            return (await cursor.fetchone())[0]
 
     def _start_side_tasks(self):
         tasks = [*super()._start_side_tasks(), asyncio.create_task(self._alarm(), name="alarm")]
@@ -118,9 +125,12 @@ def run_worker(
     app.perform_import_paths()  # registers the order and maintenance tasks
     health = WorkerHealth(stale_after=settings.stalled_after_seconds)
     if settings.worker_health_port:
-        serve(health, settings.worker_health_port)
+        serve(health, settings.worker_health_port, settings.worker_health_host)
 
-    status_log = Writer(settings.database_url, settings.log_file, settings.status_log_seconds)
+    paging = Paging(settings.status_log_page_lines, settings.status_log_max_pages)
+    status_log = Writer(
+        settings.database_url, settings.log_file, settings.status_log_seconds, paging
+    )
 
     def make_worker() -> DueTimeWorker:
         return DueTimeWorker(

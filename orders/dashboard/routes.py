@@ -14,6 +14,7 @@ from orders.dashboard.models import MailDashboard, OrderDetail, Overview
 from orders.http import current_user_id, get_db, parse_query
 from orders.openapi import documented
 from orders.orders.models import Order
+from orders.pages import PageQuery
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", static_folder="static")
 
@@ -53,9 +54,14 @@ def overview():
 
 @bp.get("/api/orders/<int:order_id>")
 @role_required("admin")
-@documented("Any order with its full timeline (audit, jobs, runs, errors)", response=OrderDetail)
+@documented(
+    "Any order with a page of its timeline (audit, jobs, runs, errors), newest first",
+    query=PageQuery,
+    response=OrderDetail,
+)
 def order_detail(order_id: int):
-    return service.order_detail(get_db(), order_id).model_dump(mode="json")
+    detail = service.order_detail(get_db(), order_id, parse_query(PageQuery))
+    return detail.model_dump(mode="json")
 
 
 @bp.post("/api/orders/<int:order_id>/retry")
