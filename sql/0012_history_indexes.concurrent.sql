@@ -25,6 +25,11 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_failed_idx
     ON orders (updated_at, order_id) WHERE status = 'failed';
 COMMENT ON INDEX orders_failed_idx IS 'orders: the latest failed orders (dashboard) without reading the others.';
 
+-- The mail dashboard's latest problems (the outbox_problems view), without walking sent mail.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS outbox_problems_idx
+    ON outbox (outbox_id) WHERE status = 'failed' OR (status = 'pending' AND attempts > 0);
+COMMENT ON INDEX outbox_problems_idx IS 'orders: mail that failed or waits for a retry, latest first.';
+
 -- Foreign keys pruning deletes through: without them each deleted digest or mail would scan
 -- provider_requests.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS provider_requests_digest_idx

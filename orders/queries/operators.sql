@@ -37,11 +37,17 @@ ORDER BY o.next_run_at NULLS LAST, o.order_id
 LIMIT %(limit)s;
 
 -- name: order_list_stuck_view
--- Stuck orders (the orders_stuck view), longest waiting first.
-SELECT order_id, order_name, status::text AS status, next_run_at,
-       extract(epoch FROM late_by)::float8 AS late_seconds, job_id, job_status
-FROM orders_stuck
-ORDER BY late_by DESC NULLS LAST
+-- Stuck orders (as the orders_stuck view defines them), longest waiting first; reads only the
+-- orders due by now (an index range), not the completed ones.
+SELECT o.order_id, o.order_name, o.status::text AS status, o.next_run_at,
+       extract(epoch FROM now() - o.next_run_at)::float8 AS late_seconds, o.job_id,
+       coalesce(j.status::text, 'missing') AS job_status
+FROM orders o
+LEFT JOIN procrastinate_jobs j ON j.id = o.job_id
+WHERE o.status IN ('scheduled', 'processing') AND o.next_run_at <= now()
+  AND ((o.status = 'scheduled' AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing')))
+       OR (o.status = 'processing' AND (j.id IS NULL OR j.status <> 'doing')))
+ORDER BY o.next_run_at, o.order_id
 LIMIT %(limit)s;
 
 -- name: worker_list_live
