@@ -49,12 +49,12 @@ def split_statements(sql: str) -> list[str]:
     return [s for s in (_strip_comments(s) for s in statements) if s]
 
 
+_LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
+
+
 def _strip_comments(statement: str) -> str:
-    """Drop leading comment lines (a file's header, a statement's why) and surrounding space."""
-    lines = statement.strip().splitlines()
-    while lines and (lines[0].strip().startswith("--") or not lines[0].strip()):
-        lines.pop(0)
-    return "\n".join(lines).strip()
+    """Drop comments before a statement (a file's header, a statement's why) and spaces."""
+    return _LEADING_COMMENTS.sub("", statement).strip()
 
 
 def not_idempotent(statements: list[str]) -> list[str]:
