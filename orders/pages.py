@@ -50,8 +50,10 @@ def _value(value: Any, kind: type) -> Any:
         if parsed.tzinfo is None:
             raise ValueError("naive time")
         return parsed
-    if kind is int and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+    if kind is int and (
+        not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63
+    ):
         raise ValueError("not an id")
-    if kind is str and not isinstance(value, str):
-        raise ValueError("not a string")
+    if kind is str and not (isinstance(value, str) and value.isprintable() and len(value) < 20):
+        raise ValueError("not a name")
     return value

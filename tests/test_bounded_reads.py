@@ -11,6 +11,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from orders.db import Q
+from orders.pages import encode as cursor_of
 from orders.retention import Retention, prune
 from tests.conftest import Account
 from tests.helpers import assert_error, in_
@@ -62,6 +63,8 @@ def test_history_is_paginated_oldest_first(client, db, alice, bob):
     assert_error(client.get(f"{url}?cursor=nonsense", headers=alice.headers), 422, "invalid_cursor")
     assert_error(client.get(f"{url}?limit=1001", headers=alice.headers), 422, "validation_error")
     assert_error(client.get(url, headers=bob.headers), 404)
+    forged = cursor_of(after_at=datetime.now(UTC), after_id=2**70)  # past bigint
+    assert_error(client.get(f"{url}?cursor={forged}", headers=alice.headers), 422, "invalid_cursor")
 
 
 def test_requests_are_paginated_by_run(client, db, alice, acme):
@@ -98,6 +101,9 @@ def test_timeline_pages_newest_first_and_outlives_the_jobs(client, db, admin, al
     assert entries.count(("job_error", "attempt 1")) == 1 and ("audit", "created") in entries
     times = [t["at"] for p in pages for t in p]
     assert times == sorted(times, reverse=True)
+    forged = cursor_of(before_at=datetime.now(UTC), before_source="x\x00", before_id=1)
+    url = f"/dashboard/api/orders/{order_id}?cursor={forged}"
+    assert_error(client.get(url, headers=admin.headers), 422, "invalid_cursor")
     [failed] = overview["failed"]
     assert failed["job_id"] is None and [h["attempt"] for h in failed["history"]] == [1, 2]
 

@@ -44,6 +44,7 @@ HISTORY_TABLES = [
     "provider_digests",
     "orders",
 ]
+TIMELINE_SOURCES = {"audit", "execution", "job", "job_error"}
 TIMELINE_START = {
     "before_at": datetime.max.replace(tzinfo=UTC),
     "before_source": "~",  # sorts after every source name
@@ -128,6 +129,8 @@ def order_detail(db: Database, order_id: int, page: PageQuery | None = None) -> 
     if page.cursor:
         fields = {"before_at": datetime, "before_source": str, "before_id": int}
         before = pages.decode(page.cursor, fields)
+        if before["before_source"] not in TIMELINE_SOURCES:
+            raise ApiError(422, "invalid_cursor", "cursor is not one this API returned")
     order = orders.get_order(db, None, order_id)  # 404 before reading the timeline
     params = {"order_id": order_id, "limit": page.limit + 1, "jobs": TIMELINE_JOBS} | before
     with db.read() as conn:
