@@ -190,6 +190,7 @@ def test_a_worker_whose_registration_is_gone_is_unhealthy(workers, database_url,
     while (answer := _probe(url))[0] != 200 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert answer[0] == 200
+    wait_until(database_url, "SELECT id FROM procrastinate_workers", bool, timeout=60)
 
     db.execute("DELETE FROM procrastinate_workers")
 
