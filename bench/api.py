@@ -51,13 +51,16 @@ class Api:
         return status, payload, time.perf_counter() - started
 
 
-def start_gunicorn(url: str, port: int, workers: int, logs: Path) -> subprocess.Popen:
+def start_gunicorn(
+    url: str, port: int, workers: int, logs: Path, **settings: str
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "ORDERS_ENV": "test",
         "DB_POOL_MAX": "8",
         "ORDERS_LOG_FILE": str(logs / "orders.log"),
+        **settings,
     }
     argv = [
         sys.executable,

@@ -4,13 +4,18 @@ SIGKILLed and restarted every 30 s; then an invariant check of API, tables, audi
     .venv/bin/python -m bench.soak                  # 10 minutes
     .venv/bin/python -m bench.soak --seconds 60     # the CI-sized run (tests/test_soak.py)
 
+    .venv/bin/python -m bench.soak --pgbouncer  # the API through PgBouncer (transaction mode)
+
 Baseline in the same run: the same clients calling GET /healthz (HTTP stack, no database).
-Exits 1 when an invariant fails. Starts its own PostgreSQL cluster (fsync on).
+Exits 1 when an invariant fails. Starts its own PostgreSQL cluster (fsync on). With
+--pgbouncer the API connects through a real PgBouncer in transaction mode (prepared statements
+off, as deployed behind one); the workers and the invariant check connect directly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import signal
 import sys
@@ -24,6 +29,7 @@ from pathlib import Path
 from bench.api import Api, start_gunicorn
 from bench.cluster import bench_database, free_port
 from bench.invariants import check_all, executions_between, wait_quiet
+from bench.pgbouncer import pgbouncer
 from bench.workers import spawn, stop
 
 # Answers that are correct for each operation. 409: the order ran or finished meanwhile;
@@ -188,12 +194,17 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--kill-every", type=float, default=30)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pgbouncer", action="store_true", help="the API through PgBouncer")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="bench-soak-"))
-    with bench_database() as (url, description):
+    with bench_database() as (url, description), contextlib.ExitStack() as stack:
         print(f"database: {description}; logs in {logs}", flush=True)
-        port = free_port()
-        api = start_gunicorn(url, port, 2, logs)
+        port, api_url, api_settings = free_port(), url, {}
+        if args.pgbouncer:
+            bouncer = stack.enter_context(pgbouncer(url))
+            api_url, api_settings = bouncer.url("orders_bench"), {"DB_PREPARED_STATEMENTS": "false"}
+            print(f"API through PgBouncer (transaction mode) at {api_url}", flush=True)
+        api = start_gunicorn(api_url, port, 2, logs, **api_settings)
         workers = {name: start_worker(url, logs, name) for name in ("w1", "w2")}
         try:
             return soak(args, url, f"http://127.0.0.1:{port}", logs, workers)

@@ -164,10 +164,9 @@ def sigkill_recovery(url: str, logs: Path) -> float:
             victim = spawn(["-m", "orders", "worker"], url, logs, "victim")
             with conn.transaction():
                 load_due_orders(conn, 1, datetime.now(UTC))
-            wait_for(
+            wait_for(  # the run is inside its transaction, sleeping in the trigger
                 conn,
-                "SELECT count(*) AS v FROM procrastinate_jobs WHERE status = 'doing' "
-                "AND task_name = 'execute_order'",
+                "SELECT count(*) AS v FROM pg_stat_activity WHERE wait_event = 'PgSleep'",
                 lambda n: n == 1,
                 timeout=30,
             )

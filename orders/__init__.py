@@ -27,7 +27,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.trusted_proxies:  # client addresses (login throttling) from X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
     _attach_services(app, settings)
-    app.extensions["orders.metrics"] = make_registry(app.extensions["orders.db"])
+    db, read_db = app.extensions["orders.db"], app.extensions["orders.read_db"]
+    app.extensions["orders.metrics"] = make_registry(db, read_db)  # folds on db, reads read_db
     _register(app)
     return app
 
@@ -38,6 +39,10 @@ def _attach_services(app: Flask, settings: Settings) -> None:
     db = settings.database()
     db.open()
     app.extensions["orders.db"] = db
+    read_db = settings.read_database()  # a replica, if configured: `orders.http.get_read_db()`
+    if read_db is not None:
+        read_db.open()
+    app.extensions["orders.read_db"] = read_db or db
 
 
 def _register(app: Flask) -> None:

@@ -72,11 +72,28 @@ class Settings(BaseSettings):
     login_lockout_seconds: float = Field(30, alias="ORDERS_LOGIN_LOCKOUT_SECONDS", gt=0)
     login_max_lockout_seconds: float = Field(900, alias="ORDERS_LOGIN_MAX_LOCKOUT_SECONDS", gt=0)
     trusted_proxies: int = Field(0, alias="ORDERS_TRUSTED_PROXIES", ge=0)
+    executor_batch: int = Field(500, alias="ORDERS_EXECUTOR_BATCH", ge=1, le=10_000)
+    executor_slots: int = Field(2, alias="ORDERS_EXECUTOR_SLOTS", ge=1, le=64)
+    run_statement_timeout_seconds: float = Field(
+        30.0, alias="ORDERS_RUN_STATEMENT_TIMEOUT_SECONDS", ge=0
+    )
+    run_lock_timeout_seconds: float = Field(5.0, alias="ORDERS_RUN_LOCK_TIMEOUT_SECONDS", ge=0)
+    run_idle_timeout_seconds: float = Field(10.0, alias="ORDERS_RUN_IDLE_TIMEOUT_SECONDS", ge=0)
+    run_transient_retry_seconds: float = Field(
+        1.0, alias="ORDERS_RUN_TRANSIENT_RETRY_SECONDS", ge=0
+    )
+    maintenance_statement_timeout_seconds: float = Field(
+        60.0, alias="ORDERS_MAINTENANCE_STATEMENT_TIMEOUT_SECONDS", ge=0
+    )
     status_log_seconds: float = Field(1.0, alias="ORDERS_STATUS_LOG_SECONDS", gt=0)
     status_log_writer: bool = Field(True, alias="ORDERS_STATUS_LOG_WRITER")
     metrics_token: str | None = Field(None, alias="ORDERS_METRICS_TOKEN")
     worker_health_port: int | None = Field(None, alias="ORDERS_WORKER_HEALTH_PORT", gt=0, lt=65536)
     mail_retry_base_seconds: float = Field(60.0, alias="ORDERS_MAIL_RETRY_BASE_SECONDS", ge=0)
+    # Batches and reading from a replica (issue 14).
+    batch_max_orders: int = Field(1000, alias="ORDERS_BATCH_MAX_ORDERS", ge=1, le=10_000)
+    batch_max_body_bytes: int = Field(4 * 1024 * 1024, alias="ORDERS_BATCH_MAX_BODY_BYTES", gt=0)
+    database_read_url: str | None = Field(None, alias="DATABASE_READ_URL")
     # History retention (0 = keep forever), pruning, status-log pages, migrations, worker health.
     audit_retention_days: int = Field(400, alias="ORDERS_AUDIT_RETENTION_DAYS", ge=0)
     execution_retention_days: int = Field(90, alias="ORDERS_EXECUTION_RETENTION_DAYS", ge=0)
@@ -110,10 +127,43 @@ class Settings(BaseSettings):
             idle_in_transaction=self.db_idle_in_transaction_seconds,
         )
 
+    def run_timeouts(self) -> Timeouts:
+        """Bounds for order runs: a frozen worker's batch is ended by the server after
+        ORDERS_RUN_IDLE_TIMEOUT_SECONDS, releasing its orders for other workers."""
+        return Timeouts(
+            statement=self.run_statement_timeout_seconds,
+            lock=self.run_lock_timeout_seconds,
+            idle_in_transaction=self.run_idle_timeout_seconds,
+        )
+
+    def maintenance_timeouts(self) -> Timeouts:
+        """Bounds for Procrastinate's own work and the mail and maintenance tasks; a frozen
+        worker's open transaction is ended as quickly as a frozen run's."""
+        return Timeouts(
+            statement=self.maintenance_statement_timeout_seconds,
+            lock=self.db_lock_timeout_seconds,
+            idle_in_transaction=self.run_idle_timeout_seconds,
+        )
+
     def database(self) -> Database:
         """The API's (or a CLI command's) database: a lazily connecting pool, bounded waits."""
         pool = make_pool(
             self.require_database_url(),
+            self.db_pool_min,
+            self.db_pool_max,
+            self.db_timeout_seconds,
+            self.keepalives(),
+            prepare=self.db_prepare,
+        )
+        return Database(pool, self.api_timeouts())
+
+    def read_database(self) -> Database | None:
+        """A replica for the read-only dashboard, list and metrics queries (DATABASE_READ_URL),
+        bounded like the primary; None: those read the primary too."""
+        if not self.database_read_url:
+            return None
+        pool = make_pool(
+            self.database_read_url,
             self.db_pool_min,
             self.db_pool_max,
             self.db_timeout_seconds,

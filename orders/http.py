@@ -15,10 +15,11 @@ from orders.errors import ApiError
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse_body(model: type[M]) -> M:
-    """Validate the raw JSON body against `model`; malformed JSON is a 400, bad fields a 422."""
+def parse_body(model: type[M], context: dict[str, Any] | None = None) -> M:
+    """Validate the raw JSON body against `model` (`context`: for its validators); malformed
+    JSON is a 400, bad fields a 422."""
     try:
-        parsed = model.model_validate_json(request.get_data() or b"null")
+        parsed = model.model_validate_json(request.get_data() or b"null", context=context)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
@@ -45,6 +46,12 @@ def parse_query(model: type[M]) -> M:
 
 def get_db() -> Database:
     return current_app.extensions["orders.db"]
+
+
+def get_read_db() -> Database:
+    """For read-only lists and dashboards: the replica (DATABASE_READ_URL) if any, which may
+    lag the primary; never for reads that must see the caller's own latest write."""
+    return current_app.extensions["orders.read_db"]
 
 
 def current_user_id() -> int:

@@ -50,14 +50,15 @@ SERIES = ["orders", "outbox", "runs", *COUNTERS, *HISTOGRAMS]
 
 
 class DatabaseCollector:
-    """One scrape = one fold and a handful of bounded queries, on one pooled connection."""
+    """One scrape = one fold (on the primary) and a handful of bounded queries on one pooled
+    connection (of the replica, if one is configured)."""
 
-    def __init__(self, db: Database):
-        self.db = db
+    def __init__(self, db: Database, read_db: Database | None = None):
+        self.db, self.read_db = db, read_db or db
 
     def collect(self) -> Iterator[Metric]:
         rollups.fold(self.db)
-        with self.db.read() as conn:
+        with self.read_db.read() as conn:
             rollup = rollups.current(conn, SERIES)
             yield _by_status(rollups.status_counts(rollup["orders"]))
             yield _jobs(conn.execute(Q["queue_depth_list"]).fetchall())
@@ -139,7 +140,7 @@ def _histograms(rollup: dict[str, dict[str, dict]]) -> Iterator[Metric]:
         )
 
 
-def make_registry(db: Database) -> CollectorRegistry:
+def make_registry(db: Database, read_db: Database | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(db))
+    registry.register(DatabaseCollector(db, read_db))
     return registry

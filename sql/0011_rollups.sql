@@ -208,8 +208,9 @@ CREATE FUNCTION rollup_fold() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     folded bigint;
 BEGIN
-    -- One folder at a time; a second one has nothing to wait for and returns at once.
-    IF NOT pg_try_advisory_xact_lock(233200131) THEN
+    -- One folder at a time (a second one returns at once); on a replica, nothing to do: the
+    -- primary folds, and the views read what is not folded yet.
+    IF pg_is_in_recovery() OR NOT pg_try_advisory_xact_lock(233200131) THEN
         RETURN 0;
     END IF;
     WITH d AS (DELETE FROM rollup_deltas RETURNING series, label, minute, n, total, peak),
@@ -232,4 +233,4 @@ END;
 $$;
 COMMENT ON FUNCTION rollup_fold() IS
     'Move rollup_deltas into rollup_totals and rollup_minutes (one caller at a time; others '
-    'return 0 at once). Called by readers and by the fold_rollups task.';
+    'return 0 at once; so does a replica). Called by readers and every 10 s by the fold_rollups task.';

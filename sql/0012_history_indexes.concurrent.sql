@@ -17,10 +17,6 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS order_events_txid_event_idx
     ON order_events (txid, event_id);
 COMMENT ON INDEX order_events_txid_event_idx IS 'orders: the status-log writer reads events by transaction, in pages.';
 
-CREATE INDEX CONCURRENTLY IF NOT EXISTS job_errors_order_time_idx
-    ON job_errors (order_id, occurred_at, job_error_id) WHERE order_id IS NOT NULL;
-COMMENT ON INDEX job_errors_order_time_idx IS 'orders: an order''s failed attempts (timeline, failed orders).';
-
 CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_failed_idx
     ON orders (updated_at, order_id) WHERE status = 'failed';
 COMMENT ON INDEX orders_failed_idx IS 'orders: the latest failed orders (dashboard) without reading the others.';

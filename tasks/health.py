@@ -1,10 +1,11 @@
 """A worker's own health and metrics, served on ORDERS_WORKER_HEALTH_PORT for probes and scrapes.
 
 /healthz is 200 while the worker's heartbeat is fresh (it stops when the event loop is stuck or
-the database is unreachable) and its registration row (procrastinate_workers) still exists,
-503 otherwise: compose and Kubernetes restart such a worker. A worker whose row is gone has
-been declared dead by its peers, which retry its running jobs. /metrics has what only this
-process knows: how long each task's jobs took here.
+the database is unreachable) and its registration row (procrastinate_workers) exists, 503
+otherwise: compose and Kubernetes restart such a worker. A worker whose row is gone was taken
+for dead by its peers (its running jobs are retried): it starts over with a new registration
+(tasks/control.py), and says "unregistered" until that one beats. /metrics has what only this
+process knows: how long each task's jobs took here, and how often its registration was lost.
 
 The server answers each connection on its own thread, and a client that sends nothing is
 dropped after CLIENT_TIMEOUT_SECONDS, so a slow or idle client never delays a probe.
@@ -18,7 +19,7 @@ import time
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, make_wsgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from orders.metrics import BUCKETS
 
@@ -38,6 +39,23 @@ class WorkerHealth:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self.batch_seconds = Histogram(
+            "orders_worker_batch_duration_seconds",
+            "Order-run batches of this worker's executor (claim to commit).",
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.runs = Counter(
+            "orders_worker_runs",
+            "Order runs of this worker's executor, by outcome (delayed: met a timeout).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.registrations_lost = Counter(
+            "orders_worker_registrations_lost",
+            "Times this worker found its registration gone (taken for dead) and started over.",
+            registry=self.registry,
+        )
         age = Gauge(
             "orders_worker_heartbeat_age_seconds",
             "Seconds since this worker last updated its heartbeat.",
@@ -45,9 +63,19 @@ class WorkerHealth:
         )
         age.set_function(self.age)
 
+    def observe_batch(self, batch, seconds: float) -> None:
+        """Executor hook: one batch's duration and what became of its runs."""
+        if batch.claimed:
+            self.batch_seconds.observe(seconds)
+        for outcome in ("ran", "failed", "delayed"):
+            if count := getattr(batch, outcome):
+                self.runs.labels(outcome).inc(count)
+
     def beat(self, registered: bool = True) -> None:
         self.last_beat = time.monotonic()
         self.registered = registered
+        if not registered:
+            self.registrations_lost.inc()
 
     def age(self) -> float:
         return time.monotonic() - self.last_beat

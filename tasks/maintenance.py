@@ -1,6 +1,7 @@
 """Periodic housekeeping. Procrastinate defers each periodic tick once, however many workers run.
 
-Schedules are read from the environment when the worker imports this module.
+Schedules are read from the environment when the worker imports this module. (Jobs of dead or
+frozen workers are retried by every worker's control loop each second: tasks/control.py.)
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from procrastinate import exceptions
-from procrastinate.jobs import Status
 from psycopg.rows import dict_row
 
 from orders.config import Settings
@@ -23,29 +22,6 @@ from tasks.orders import execute_order
 log = logging.getLogger(__name__)
 settings = Settings()
 STUCK_BATCH = 500
-
-
-@app.periodic(cron="* * * * * */5")  # every 5 seconds
-@app.task(queue="maintenance", name="recover_stalled_jobs")
-async def recover_stalled_jobs(timestamp: int) -> int:
-    """Retry jobs left 'doing' by workers whose heartbeat stopped (killed, frozen, cut off)."""
-    stalled = list(
-        await app.job_manager.get_stalled_jobs(
-            seconds_since_heartbeat=settings.stalled_after_seconds
-        )
-    )
-    for job in stalled:
-        log.warning("retrying job %s (%s): its worker stopped heartbeating", job.id, job.task_name)
-        try:
-            await app.job_manager.retry_job(job)
-        except exceptions.UniqueViolation as exc:
-            if exc.queueing_lock is None:
-                raise
-            # Its queueing lock is taken: recover_stuck_orders already gave the order a newer
-            # job, so this one is obsolete (execute_order would ignore it). Retire it.
-            log.warning("job %s is superseded by a newer job of the same order", job.id)
-            await app.job_manager.finish_job(job, Status.ABORTED, delete_job=False)
-    return len(stalled)
 
 
 @app.periodic(cron=settings.stuck_orders_cron)
@@ -107,7 +83,7 @@ async def prune_finished_jobs(timestamp: int) -> int:
     return (await asyncio.to_thread(_prune, only_jobs, now))["procrastinate_jobs"]
 
 
-@app.periodic(cron="* * * * * */30")
+@app.periodic(cron="* * * * * */10")
 @app.task(queue="maintenance", name="fold_rollups")
 async def fold_rollups(timestamp: int) -> int:
     """Fold metric deltas into the rollups, so they stay small when nobody reads them."""

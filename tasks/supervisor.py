@@ -1,10 +1,11 @@
 """Keep a worker process serving across database outages, without a restart.
 
-Procrastinate's worker stops when the database goes away (its heartbeat or listener fails, or
-fetching a job raises). The supervisor then waits until the database answers again and starts
-a fresh worker in the same process: a new registration, the same pool. Jobs the old one was
-running are retried by `recover_stalled_jobs` once its heartbeat is stale, and executions are
-idempotent, so nothing runs twice. SIGTERM/SIGINT stop it gracefully; a second one exits at once.
+The worker stops when its control connection is lost (tasks/control.py: with it went its
+liveness lock, so its running jobs are retried elsewhere) or when its registration was pruned.
+The supervisor then closes the pool, waits until a new connection to the database answers, and
+starts a fresh worker in the same process: a new registration and a new pool (not one stuck in
+its reconnect backoff). Order runs are transactions, so an interrupted one simply happens again,
+once. SIGTERM/SIGINT stop it gracefully; a second one exits at once.
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ import psycopg
 from procrastinate import App, exceptions, utils, worker
 
 from orders.db import Q
+from tasks.control import WorkerGone
 
 log = logging.getLogger(__name__)
 DATABASE_ERRORS = (exceptions.ConnectorException, psycopg.Error, OSError)
-MAX_BACKOFF_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 2.0
 
 
 class Supervisor:
-    def __init__(self, app: App, make_worker: Callable[[], worker.Worker]):
-        self.app, self.make_worker = app, make_worker
+    def __init__(self, app: App, make_worker: Callable[[], worker.Worker], url: str):
+        self.app, self.make_worker, self.url = app, make_worker, url
         self.stopping = asyncio.Event()
         self.worker: worker.Worker | None = None
 
@@ -38,16 +40,23 @@ class Supervisor:
                 await self._open_and_work()
             except DATABASE_ERRORS as exc:
                 log.error("worker lost the database: %s", exc)
+            except WorkerGone as exc:  # taken for dead by its peers: a new registration
+                log.error("%s; starting over", exc)
+            await self._close()  # a fresh pool next time, not one stuck in reconnect backoff
             if not self.stopping.is_set():
                 await self._wait_for_database()
-        await self.app.connector.close_async()
 
     async def _open_and_work(self) -> None:
-        await self._open()
+        await self.app.open_async()
         self.worker = self.make_worker()
         await self.worker.run()
         if not self.stopping.is_set():
-            log.error("worker stopped on its own (a side task lost the database); restarting")
+            log.error("worker stopped on its own (it lost its connection); restarting")
+
+    async def _close(self) -> None:
+        """Close the pool (psycopg_pool waits at most 5 s for connections in use)."""
+        with contextlib.suppress(*DATABASE_ERRORS):
+            await self.app.connector.close_async()
 
     async def _wait_for_database(self) -> None:
         delay = 0.2
@@ -58,21 +67,15 @@ class Supervisor:
             await sleep_unless(self.stopping, delay)
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
-    async def _open(self) -> None:
-        """Open the app's pool; once open it reconnects by itself. A pool whose first fill timed
-        out (database down at start for 30 s) was closed by psycopg_pool: make a new one."""
-        with contextlib.suppress(exceptions.AppNotOpen):
-            if self.app.connector.pool.closed:
-                await self.app.connector.close_async()
-        await self.app.open_async()
-
     async def _database_answers(self) -> bool:
+        """A new connection answers (not the pool's: it may still be in its backoff)."""
         try:
-            await self._open()
-            async with self.app.connector.pool.connection(timeout=2) as conn:
+            async with await psycopg.AsyncConnection.connect(
+                self.url, connect_timeout=2, autocommit=True
+            ) as conn:
                 await conn.execute(Q["database_ping"])
             return True
-        except (*DATABASE_ERRORS, exceptions.AppNotOpen):
+        except DATABASE_ERRORS:
             return False
 
     def _install_signal_handlers(self) -> None:

@@ -26,6 +26,13 @@ def cluster() -> Iterator[Cluster]:
     pg.stop()
 
 
+@pytest.fixture(autouse=True)
+def _cluster_is_up(request) -> None:
+    """Every database test starts with a running cluster, whatever the previous test did."""
+    if {"cluster", "server_url", "database_url"} & set(request.fixturenames):
+        request.getfixturevalue("cluster").ensure_running()
+
+
 @pytest.fixture(scope="session")
 def server_url(cluster: Cluster) -> str:
     """postgresql://... without a database name."""
@@ -109,6 +116,16 @@ def alice(client: FlaskClient) -> Account:
 @pytest.fixture
 def bob(client: FlaskClient) -> Account:
     return Account(client, "bob@example.com")
+
+
+@pytest.fixture(scope="session")
+def bouncer(cluster: Cluster):
+    """A real PgBouncer (transaction mode) in front of the session's cluster; a missing
+    pgbouncer fails the tests that need it, with instructions (never a skip)."""
+    from bench.pgbouncer import pgbouncer
+
+    with pgbouncer(cluster.url()) as running:
+        yield running
 
 
 @pytest.fixture

@@ -105,7 +105,7 @@ def test_timeline_pages_newest_first_and_outlives_the_jobs(client, db, admin, al
     url = f"/dashboard/api/orders/{order_id}?cursor={forged}"
     assert_error(client.get(url, headers=admin.headers), 422, "invalid_cursor")
     [failed] = overview["failed"]
-    assert failed["job_id"] is None and [h["attempt"] for h in failed["history"]] == [1, 2]
+    assert failed["attempts"] is None and [h["attempt"] for h in failed["history"]] == [1, 2]
 
 
 def run(db, order_id: int, number: int, seconds: float, late: float, outcome="succeeded"):

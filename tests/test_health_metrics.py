@@ -142,7 +142,9 @@ def test_real_worker_serves_health_and_job_durations(client, alice, workers, dat
     assert status == 200 and json.loads(body)["heartbeat_age"] < 3
     status, text = get(f"http://127.0.0.1:{port}/metrics")
     m = samples(text)
-    key = (("outcome", "succeeded"), ("task", "execute_order"))
+    assert m[("orders_worker_runs_total", (("outcome", "ran"),))] >= 1  # the order's run
+    assert m[("orders_worker_batch_duration_seconds_count", ())] >= 1
+    key = (("outcome", "succeeded"), ("task", "recover_stuck_orders"))  # a Procrastinate task
     assert m[("orders_worker_job_duration_seconds_count", key)] >= 1
     assert ("orders_worker_heartbeat_age_seconds", ()) in m
 
@@ -180,24 +182,43 @@ def test_worker_health_binds_to_loopback_unless_told():
         server.server_close()
 
 
-def test_a_worker_whose_registration_is_gone_is_unhealthy(workers, database_url, db):
-    """Peers delete the row of a worker they take for dead (and retry its jobs): from then on
-    its /healthz says so, and the orchestrator restarts it."""
+def test_unregistered_is_unhealthy_until_the_next_registration_beats():
+    health = WorkerHealth(stale_after=30)
+    server = serve(health, free_port())
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/healthz"
+        health.beat(registered=False)
+        status, body = get(url)
+        assert status == 503 and json.loads(body)["status"] == "unregistered"
+        health.beat()
+        assert get(url)[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_worker_whose_registration_is_gone_starts_over(workers, database_url, db):
+    """Peers delete the row of a worker they take for dead (and retry its jobs): the worker
+    notices (at its next heartbeat, which also flips /healthz to 503 "unregistered", or at its
+    next fetch), registers again and is healthy again."""
     port = free_port()
     workers.start("w1", ORDERS_WORKER_HEALTH_PORT=str(port))
-    url = f"http://127.0.0.1:{port}/healthz"
-    deadline = time.monotonic() + 60
-    while (answer := _probe(url))[0] != 200 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert answer[0] == 200
-    wait_until(database_url, "SELECT id FROM procrastinate_workers", bool, timeout=60)
+    up = "SELECT worker_id AS id FROM worker_processes"  # registered, control loop running
+    [first] = wait_until(database_url, up, bool, timeout=60)
 
     db.execute("DELETE FROM procrastinate_workers")
 
+    wait_until(
+        database_url,
+        up.replace("processes", "processes WHERE worker_id <> %(id)s"),
+        bool,
+        timeout=60,
+        params=first,
+    )
     deadline = time.monotonic() + 30
-    while (answer := _probe(url))[0] != 503 and time.monotonic() < deadline:
+    while (answer := _probe(f"http://127.0.0.1:{port}/healthz"))[0] != 200:
+        assert time.monotonic() < deadline, answer
         time.sleep(0.2)
-    assert answer[0] == 503 and json.loads(answer[1])["status"] == "unregistered"
 
 
 def _probe(url: str) -> tuple[int, str]:

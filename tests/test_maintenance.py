@@ -25,23 +25,24 @@ def test_prune_deletes_old_finished_jobs_only(client, db, alice):
     remaining = [r["id"] for r in db.execute("SELECT id FROM procrastinate_jobs")]
     orders = db.execute("SELECT order_id, job_id FROM orders ORDER BY order_id").fetchall()
     assert deleted["procrastinate_jobs"] == 1 and remaining == [live["job_id"]]
-    assert orders == [
-        {"order_id": old["order_id"], "job_id": None},
+    assert orders == [  # an order keeps naming its last job after the job is gone
+        {"order_id": old["order_id"], "job_id": old["job_id"]},
         {"order_id": live["order_id"], "job_id": live["job_id"]},
     ]
     assert db.execute("SELECT count(*) AS n FROM order_events").fetchone()["n"] == 2
 
 
 def test_next_due_query_sees_only_future_waiting_jobs(client, db, alice):
-    """The worker's alarm asks when the earliest waiting job is due."""
-    client.post(
-        "/orders", json={"order_name": "a", "schedule_time": in_(30)}, headers=alice.headers
-    )
-    client.post(
-        "/orders", json={"order_name": "b", "schedule_time": in_(90)}, headers=alice.headers
-    )
+    """The worker's alarm asks when the earliest waiting execution job, and the earliest job of
+    its other queues, are due."""
+    for name, seconds in (("a", 30), ("b", 90)):
+        body = {"order_name": name, "schedule_time": in_(seconds)}
+        client.post("/orders", json=body, headers=alice.headers)
+    now = datetime.now(UTC)
 
-    seconds = db.execute(Q["job_next_due_in"], {"queues": ["orders"]}).fetchone()["seconds"]
-    nothing = db.execute(Q["job_next_due_in"], {"queues": ["elsewhere"]}).fetchone()["seconds"]
+    after = {"orders_after": now, "queues_after": now}
+    due = db.execute(Q["job_next_due"], {"levels": [0], "queues": ["mail"]} | after).fetchone()
+    other = db.execute(Q["job_next_due"], {"levels": [5], "queues": []} | after).fetchone()
 
-    assert 25 < seconds <= 30 and nothing is None
+    assert 25 < (due["orders_due_at"] - now).total_seconds() <= 30
+    assert due["queues_due_at"] is None and other["orders_due_at"] is None

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orders.auth.roles import role_required
 from orders.dashboard import service
 from orders.dashboard.models import MailDashboard, OrderDetail, Overview
-from orders.http import current_user_id, get_db, parse_query
+from orders.http import current_user_id, get_db, get_read_db, parse_query
 from orders.openapi import documented
 from orders.orders.models import Order
 from orders.pages import PageQuery
@@ -49,7 +49,8 @@ def page(order_id: int | None = None):
 )
 def overview():
     hours = parse_query(OverviewQuery).hours
-    return service.overview(get_db(), datetime.now(UTC), hours).model_dump(mode="json")
+    overview = service.overview(get_read_db(), datetime.now(UTC), hours, primary=get_db())
+    return overview.model_dump(mode="json")
 
 
 @bp.get("/api/orders/<int:order_id>")
@@ -82,4 +83,4 @@ def cancel(order_id: int):
 @role_required("admin")
 @documented("Outgoing mail: counts per status, failures with errors", response=MailDashboard)
 def mail():
-    return service.mail_dashboard(get_db()).model_dump(mode="json")
+    return service.mail_dashboard(get_read_db(), primary=get_db()).model_dump(mode="json")

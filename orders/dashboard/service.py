@@ -52,9 +52,10 @@ TIMELINE_START = {
 }
 
 
-def mail_dashboard(db: Database) -> MailDashboard:
-    """Mail per kind and status (rollup), the oldest waiting, and the latest problems."""
-    rollups.fold(db)
+def mail_dashboard(db: Database, primary: Database | None = None) -> MailDashboard:
+    """Mail per kind and status (rollup), the oldest waiting, and the latest problems. `db`
+    may be a replica; the rollups are folded on `primary` (default: `db`)."""
+    rollups.fold(primary or db)
     with db.read() as conn:
         outbox = rollups.current(conn, ["outbox"])["outbox"]
         oldest = dict(conn.execute(Q["outbox_oldest_pending"]).fetchall())
@@ -73,10 +74,13 @@ def _mail_counts(outbox: dict[str, dict], oldest: dict[str, datetime]) -> list[d
     return sorted(rows, key=lambda r: (r["kind"], MAIL_STATUSES.index(r["status"])))
 
 
-def overview(db: Database, now: datetime, hours: float) -> Overview:
-    """Everything the dashboard's main page shows, read on one connection."""
+def overview(
+    db: Database, now: datetime, hours: float, primary: Database | None = None
+) -> Overview:
+    """Everything the dashboard's main page shows, read on one connection of `db` (maybe a
+    replica); the rollups are folded on `primary` (default: `db`) first."""
     since, limit = now - timedelta(hours=hours), {"limit": LIST_LIMIT}
-    rollups.fold(db)
+    rollups.fold(primary or db)
     with db.read() as conn:
         statuses = rollups.current(conn, ["orders"])["orders"]
         window = rollups.grouped(conn.execute(Q["runs_since"], {"since": since}))

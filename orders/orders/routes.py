@@ -5,12 +5,21 @@ Routes only parse and delegate.
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask_jwt_extended import jwt_required
 
-from orders.http import current_user_id, get_db, idempotency_key, parse_body, parse_query
+from orders.http import (
+    current_user_id,
+    get_db,
+    get_read_db,
+    get_settings,
+    idempotency_key,
+    parse_body,
+    parse_query,
+)
 from orders.openapi import documented
-from orders.orders import service
+from orders.orders import batch, service
+from orders.orders.batch import NewOrderBatch, OrderBatch
 from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage, OrderPatch
 from orders.pages import PageQuery
 from orders.providers import service as provider_service
@@ -36,11 +45,31 @@ def create_order():
     return order.model_dump(mode="json"), 201 if created else 200
 
 
+@bp.post("/batch")
+@jwt_required()
+@documented(
+    "Schedule up to ORDERS_BATCH_MAX_ORDERS orders (default 1,000) at once, all or nothing",
+    body=NewOrderBatch,
+    response=OrderBatch,
+    status=201,
+    headers={"Idempotency-Key": "retrying with the same key returns the same orders"},
+    also={200: "The Idempotency-Key was used before: the orders it created"},
+)
+def create_orders_batch():
+    settings, key = get_settings(), idempotency_key()
+    request.max_content_length = settings.batch_max_body_bytes  # a batch is larger than an order
+    new = parse_body(NewOrderBatch, context={"max_orders": settings.batch_max_orders})
+    orders, created = batch.schedule_orders(
+        get_db(), current_user_id(), new, key, settings.max_body_bytes
+    )
+    return OrderBatch(orders=orders).model_dump(mode="json"), 201 if created else 200
+
+
 @bp.get("")
 @jwt_required()
 @documented("List the caller's orders, newest first", query=OrderFilters, response=OrderPage)
 def list_orders():
-    page = service.list_orders(get_db(), current_user_id(), parse_query(OrderFilters))
+    page = service.list_orders(get_read_db(), current_user_id(), parse_query(OrderFilters))
     return page.model_dump(mode="json")
 
 

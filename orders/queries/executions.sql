@@ -1,36 +1,122 @@
--- name: order_lock_for_execution
--- Lock the order a job is about to run; concurrent duplicates of the job wait here.
-SELECT order_id, user_id, status, job_id, payload, is_recurring, repeat_interval, repeat_unit,
-       cron, timezone, max_executions, executions_count, next_run_at, provider_id
-FROM orders
-WHERE order_id = %(order_id)s
-FOR UPDATE;
+-- name: execution_claim_due
+-- Up to :batch due execution jobs with their orders, per priority level in the order given, then
+-- earliest due first. A job or an order another transaction holds (a batch being run elsewhere,
+-- an API change, an operator's lock) is skipped, never waited for; all stay locked until commit.
+SELECT c.job_id, c.attempts, c.priority, c.order_id, c.user_id, c.status, c.order_job_id,
+       c.is_recurring, c.repeat_interval, c.repeat_unit, c.cron, c.timezone, c.max_executions,
+       c.executions_count, c.next_run_at, c.provider_id
+FROM unnest(%(levels)s::int[]) WITH ORDINALITY AS l(level, n)
+CROSS JOIN LATERAL (
+    SELECT j.id AS job_id, j.attempts, j.priority, o.order_id, o.user_id, o.status::text AS status,
+           o.job_id AS order_job_id, o.is_recurring, o.repeat_interval,
+           o.repeat_unit::text AS repeat_unit, o.cron, o.timezone, o.max_executions,
+           o.executions_count, o.next_run_at, o.provider_id
+    FROM procrastinate_jobs j
+    JOIN orders o ON o.order_id = (j.args ->> 'order_id')::bigint
+    WHERE j.status = 'todo' AND j.task_name = 'execute_order' AND j.priority = l.level
+      AND j.scheduled_at <= %(now)s
+    ORDER BY j.scheduled_at, j.id
+    LIMIT %(batch)s
+    FOR UPDATE OF j, o SKIP LOCKED
+) c
+LIMIT %(batch)s;
 
--- name: order_mark_processing
--- The run has started (visible to others only if the run's transaction commits).
-UPDATE orders SET status = 'processing', updated_at = %(now)s WHERE order_id = %(order_id)s;
+-- name: execution_mark_processing
+-- The runs have started (visible to others only if the batch commits, together with its end).
+UPDATE orders SET status = 'processing', updated_at = %(now)s WHERE order_id = ANY(%(order_ids)s);
+
+-- name: provider_request_insert_many
+-- Each run of an order that names a provider is a request to it, made in the run's transaction;
+-- the unique (order, run) makes a second request for the same run impossible.
+INSERT INTO provider_requests (order_id, run_number, provider_id, user_id, expected_response_at,
+                               created_at)
+SELECT o.order_id, o.executions_count + 1, p.provider_id, o.user_id,
+       %(now)s + make_interval(hours => p.expected_response_hours), %(now)s
+FROM orders o
+JOIN providers p ON p.provider_id = o.provider_id
+WHERE o.order_id = ANY(%(order_ids)s);
+
+-- name: order_place_notify_many
+-- Tell listeners (providers, dashboards) each run was placed; sent only when the batch commits.
+SELECT count(pg_notify('order_placed', id::text)) AS sent
+FROM unnest(%(order_ids)s::bigint[]) AS id;
+
+-- name: execution_insert_many
+-- Record successful runs; the partial unique index refuses a second success of the same run.
+INSERT INTO order_executions (order_id, run_number, job_id, scheduled_for, started_at,
+                              finished_at, worker, attempts, outcome)
+SELECT r.order_id, r.run_number, r.job_id, r.scheduled_for, %(started)s,
+       greatest(clock_timestamp(), %(started)s), %(worker)s, r.attempts, 'succeeded'
+FROM unnest(%(order_ids)s::bigint[], %(run_numbers)s::int[], %(job_ids)s::bigint[],
+            %(scheduled_for)s::timestamptz[], %(attempts)s::int[])
+     AS r(order_id, run_number, job_id, scheduled_for, attempts);
+
+-- name: job_finish_many
+-- Delete finished execution jobs (order_executions keeps each run), with Procrastinate's own
+-- finish function; the run's transaction commits this together with the run.
+SELECT count(procrastinate_finish_job_v1(id, 'succeeded', true)) AS finished
+FROM unnest(%(job_ids)s::bigint[]) AS id;
+
+-- name: job_defer_next_runs
+-- Queue the next run of recurring orders, one Procrastinate job each (queueing lock order:<id>),
+-- through Procrastinate's batch defer function; the ids come back in the order given.
+SELECT procrastinate_defer_jobs_v1(ARRAY(
+    SELECT ROW('orders', 'execute_order', r.priority, NULL, 'order:' || r.order_id,
+               jsonb_build_object('order_id', r.order_id), r.run_at)::procrastinate_job_to_defer_v1
+    FROM unnest(%(order_ids)s::bigint[], %(run_at)s::timestamptz[], %(priorities)s::int[])
+         WITH ORDINALITY AS r(order_id, run_at, priority, n)
+    ORDER BY r.n)) AS job_ids;
+
+-- name: execution_complete_many
+-- After the runs: a final run completes its order, the others wait for their next run and job.
+UPDATE orders o
+SET status = CASE WHEN r.last THEN 'completed' ELSE 'scheduled' END::order_status,
+    executions_count = o.executions_count + 1, last_run_at = o.next_run_at,
+    next_run_at = r.next_run_at, job_id = coalesce(r.next_job_id, o.job_id), last_error = NULL,
+    updated_at = %(now)s
+FROM unnest(%(order_ids)s::bigint[], %(last)s::boolean[], %(next_run_at)s::timestamptz[],
+            %(next_job_ids)s::bigint[]) AS r(order_id, last, next_run_at, next_job_id)
+WHERE o.order_id = r.order_id;
+
+-- name: job_retry_later
+-- A failed attempt of a run: its job waits until :retry_at, with one more attempt counted.
+UPDATE procrastinate_jobs
+SET attempts = attempts + 1, scheduled_at = %(retry_at)s
+WHERE id = %(job_id)s AND status = 'todo';
+
+-- name: job_delay_many
+-- Runs that met a timeout (a lock or statement that took too long) wait a moment and run again;
+-- no attempt is counted: it says nothing about the order.
+UPDATE procrastinate_jobs
+SET scheduled_at = %(retry_at)s
+WHERE id = ANY(%(job_ids)s) AND status = 'todo';
 
 -- name: order_execution_insert
--- Record a run; the partial unique index refuses a second success of the same run.
+-- Record one run (a failed one, after its last attempt).
 INSERT INTO order_executions (order_id, run_number, job_id, scheduled_for, started_at,
                               finished_at, worker, attempts, outcome, error)
 VALUES (%(order_id)s, %(run_number)s, %(job_id)s, %(scheduled_for)s, %(started_at)s,
-        %(finished_at)s, %(worker)s, %(attempts)s, %(outcome)s, %(error)s);
-
--- name: order_place_notify
--- Tell listeners (providers, dashboards) an order run was placed; sent only on commit.
-SELECT pg_notify('order_placed', %(order_id)s::text);
-
--- name: order_complete_run
--- After a run: the final one completes the order, otherwise it waits for next_run_at.
-UPDATE orders
-SET status = %(status)s, executions_count = executions_count + 1, last_run_at = %(ran_for)s,
-    next_run_at = %(next_run_at)s, job_id = %(job_id)s, last_error = NULL, updated_at = %(now)s
-WHERE order_id = %(order_id)s;
+        greatest(clock_timestamp(), %(started_at)s), %(worker)s, %(attempts)s, %(outcome)s,
+        %(error)s);
 
 -- name: order_record_failure
--- A failed attempt: keep the error; after the last retry the order is failed.
+-- A failed attempt: keep the error; after the last attempt the order is failed.
 UPDATE orders
 SET status = %(status)s, last_error = %(error)s, updated_at = %(now)s,
     next_run_at = CASE WHEN %(status)s::order_status = 'failed' THEN NULL ELSE next_run_at END
 WHERE order_id = %(order_id)s AND job_id = %(job_id)s;
+
+-- name: job_next_due
+-- When the earliest waiting execution job of these priority levels due after :orders_after is
+-- due, and the earliest job of these other queues due after :queues_after (NULL: none). Both
+-- walk an index from there: bounded at any number of waiting jobs.
+SELECT (SELECT min(scheduled_at) FROM procrastinate_jobs
+        WHERE status = 'todo' AND task_name = 'execute_order'
+          AND priority = ANY(%(levels)s::int[])
+          AND scheduled_at > %(orders_after)s) AS orders_due_at,
+       (SELECT min(n.scheduled_at)
+        FROM unnest(%(queues)s::text[]) AS q(name)
+        CROSS JOIN LATERAL (SELECT scheduled_at FROM procrastinate_jobs
+                            WHERE status = 'todo' AND queue_name = q.name
+                              AND scheduled_at > %(queues_after)s
+                            ORDER BY scheduled_at LIMIT 1) n) AS queues_due_at;

@@ -16,7 +16,7 @@ SELECT o.order_id, e.attempt, e.error, e.worker, e.occurred_at
 FROM unnest(%(order_ids)s::bigint[], %(job_ids)s::bigint[]) AS o(order_id, job_id)
 CROSS JOIN LATERAL (
     SELECT coalesce(o.job_id, (SELECT l.job_id FROM job_errors l WHERE l.order_id = o.order_id
-                               ORDER BY l.occurred_at DESC, l.job_error_id DESC LIMIT 1)) AS job_id
+                               ORDER BY l.job_error_id DESC LIMIT 1)) AS job_id
 ) k
 CROSS JOIN LATERAL (
     SELECT attempt, error, worker, occurred_at, job_error_id FROM job_errors
@@ -79,14 +79,14 @@ runs AS (
           < (%(before_at)s, %(before_source)s, %(before_id)s)
     ORDER BY finished_at DESC, execution_id DESC
     LIMIT %(limit)s),
-errors AS (
+errors AS (  -- an order's attempts fail one after another: id order is time order
     SELECT occurred_at, 'job_error', job_error_id, 'attempt ' || attempt, NULL, NULL, job_id,
            'worker:' || worker, error
     FROM job_errors
     WHERE order_id = %(order_id)s AND occurred_at <= %(before_at)s
       AND (occurred_at, 'job_error', job_error_id)
           < (%(before_at)s, %(before_source)s, %(before_id)s)
-    ORDER BY occurred_at DESC, job_error_id DESC
+    ORDER BY job_error_id DESC
     LIMIT %(limit)s),
 jobs AS (
     SELECT ev.at, 'job', ev.id, ev.type::text, NULL, NULL, j.id, NULL, NULL

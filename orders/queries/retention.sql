@@ -59,8 +59,9 @@ SELECT (SELECT max(job_error_id) FROM batch) AS last_id, (SELECT count(*) FROM g
 -- Finished Procrastinate jobs with no event since the cutoff (their events go with them).
 WITH batch AS (
     SELECT j.id, (SELECT min(e.at) FROM procrastinate_events e WHERE e.job_id = j.id) AS first_at
-    FROM procrastinate_jobs j
-    WHERE j.id > %(after)s ORDER BY j.id LIMIT %(batch)s),
+    FROM procrastinate_jobs j  -- finished jobs only (index procrastinate_jobs_finished_idx)
+    WHERE j.id > %(after)s AND j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')
+    ORDER BY j.id LIMIT %(batch)s),
 gone AS (
     DELETE FROM procrastinate_jobs j USING batch b
     WHERE j.id = b.id AND j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')

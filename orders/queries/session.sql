@@ -14,10 +14,15 @@ SELECT set_config('orders.actor', %(actor)s, true)
 -- Tell the audit trigger why this transaction changes orders (recorded in details.reason).
 SELECT set_config('orders.reason', %(reason)s, true)
 
--- name: session_begin_run
--- A worker's run: name the actor for the audit trigger, and commit without waiting for the
--- WAL flush. Safe: Procrastinate's synchronous finish_job commit comes after and flushes the
--- WAL past this transaction; if the server crashes before that, the job is still 'doing' and
--- is retried, and the run happens once.
-SELECT set_config('orders.actor', %(actor)s, true),
-       set_config('synchronous_commit', 'off', true)
+-- name: session_set_statement_timeout
+-- Bound every statement of a worker's own direct connection (session-wide: not pooled).
+SELECT set_config('statement_timeout', %(statement_timeout)s, false)
+
+-- name: session_configure_worker_pool
+-- A worker's Procrastinate connections: bounded waits, and custom plans, so that Procrastinate's
+-- fetch (a PL/pgSQL function, planned generically after five calls) keeps using the queue index
+-- for its few mail and maintenance jobs instead of walking every waiting execution job.
+SELECT set_config('statement_timeout', %(statement_timeout)s, false),
+       set_config('lock_timeout', %(lock_timeout)s, false),
+       set_config('idle_in_transaction_session_timeout', %(idle_timeout)s, false),
+       set_config('plan_cache_mode', 'force_custom_plan', false)

@@ -1,0 +1,283 @@
+"""Order runs, many per transaction: the batch executor's claim, run and failure paths.
+
+A batch is ONE transaction: claim up to `batch` due execution jobs together with their orders
+(FOR UPDATE SKIP LOCKED on both: a job or an order someone else holds is skipped, never waited
+for), run every claimed order set-based (mark it processing, hand it over, record the execution,
+delete the finished job, defer the next run, complete or reschedule the order), commit. A run IS
+its transaction: if the worker dies before COMMIT nothing happened and the jobs are due again for
+any worker; once COMMIT returns the job is gone and cannot run again. So every run happens
+exactly once, and the commit is synchronous: a run is on disk before anything reads its effects.
+
+When a statement fails, the batch goes back to a savepoint and is split in halves until the
+failing order is alone; its failure is recorded (a retry with backoff, or `failed` after the last
+attempt) and every other order of the batch still runs, in the same transaction. A timeout (a lock
+or statement that took too long) delays the runs a moment without counting an attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import errors
+
+from orders.db import Q, Timeouts
+from orders.orders.schedule import recurrence_of
+
+log = logging.getLogger(__name__)
+# Errors that say the database was busy, not that the order is wrong: retried, never counted.
+TRANSIENT = (
+    errors.LockNotAvailable,
+    errors.QueryCanceled,
+    errors.DeadlockDetected,
+    errors.SerializationFailure,
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a worker runs orders: batch size, attempts, backoff and its name."""
+
+    worker: str
+    batch: int = 500
+    max_attempts: int = 6
+    retry_base: float = 2.0
+    transient_delay: float = 1.0
+    levels: tuple[int, ...] = (0,)
+    timeouts: Timeouts = field(default_factory=lambda: Timeouts(30, 5, 10))
+
+    def retry_at(self, now: datetime, attempts_before: int) -> datetime:
+        """Exponential backoff, as Procrastinate's RetryStrategy(exponential_wait=base)."""
+        return now + timedelta(seconds=self.retry_base ** (attempts_before + 1))
+
+
+@dataclass
+class Run:
+    """One claimed job whose order is due: what to write for it."""
+
+    job_id: int
+    attempts: int
+    priority: int
+    order: dict[str, Any]
+    last: bool = False
+    next_run_at: datetime | None = None
+
+    @property
+    def order_id(self) -> int:
+        return self.order["order_id"]
+
+    @property
+    def run_number(self) -> int:
+        return self.order["executions_count"] + 1
+
+    def plan(self, now: datetime) -> None:
+        """Decide whether this is the order's last run and when the next one is."""
+        recurrence, done = recurrence_of(self.order), self.run_number
+        limit = self.order["max_executions"]
+        self.last = recurrence is None or (limit is not None and done >= limit)
+        if not self.last:
+            self.next_run_at = recurrence.next_after(self.order["next_run_at"], now)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def run_batch(conn: psycopg.AsyncConnection, policy: Policy, clock=utc_now) -> Batch:
+    """Claim and run one batch on `conn` (autocommit off, dict rows)."""
+    batch = Batch(conn, policy, clock())
+    async with conn.transaction():
+        await batch.run()
+    return batch
+
+
+@dataclass
+class Batch:
+    """One transaction's worth of runs, and what became of them."""
+
+    conn: psycopg.AsyncConnection
+    policy: Policy
+    now: datetime
+    claimed: int = 0
+    ran: int = 0
+    failed: int = 0
+    delayed: int = 0
+
+    async def run(self) -> None:
+        actor = {"actor": f"worker:{self.policy.worker}"}
+        await self.conn.execute(Q["session_begin"], self.policy.timeouts.params() | actor)
+        rows = await self._claim()
+        runs = [Run(r["job_id"], r["attempts"], r["priority"], r) for r in rows if _due(r)]
+        stale = [r["job_id"] for r in rows if not _due(r)]
+        if stale:  # superseded, or its order is no longer scheduled: retire it, run nothing
+            await self.conn.execute(Q["job_finish_many"], {"job_ids": stale})
+        for run, exc in _plan(runs, self.now):  # a schedule that cannot go on fails alone
+            runs.remove(run)
+            await self._record_failure(run, exc)
+        await self._execute(runs)
+
+    async def _claim(self) -> list[dict[str, Any]]:
+        params = {"levels": list(self.policy.levels), "now": self.now, "batch": self.policy.batch}
+        rows = await (await self.conn.execute(Q["execution_claim_due"], params)).fetchall()
+        self.claimed = len(rows)
+        return rows
+
+    async def _execute(self, runs: list[Run]) -> None:
+        """Write `runs`; on an error split them until the failing run is alone, record it."""
+        if not runs:
+            return
+        try:
+            async with self.conn.transaction():  # a savepoint
+                await self._write(runs)
+            self.ran += len(runs)
+        except TRANSIENT as exc:
+            log.warning("%d runs delayed: %s", len(runs), exc)
+            await self._delay(runs)
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.OperationalError) and self.conn.broken:
+                raise  # the connection is gone: nothing of the batch happened
+            if len(runs) == 1:
+                await self._record_failure(runs[0], exc)
+            else:
+                await self._execute(runs[: len(runs) // 2])
+                await self._execute(runs[len(runs) // 2 :])
+
+    async def _write(self, runs: list[Run]) -> None:
+        ids, now, execute = [r.order_id for r in runs], self.now, self.conn.execute
+        # One round trip per statement, on purpose: between statements the server sees the
+        # session idle in its transaction, so a worker frozen here loses it after the idle
+        # timeout (in pipeline mode the server would wait for the rest, holding the orders).
+        await execute(Q["execution_mark_processing"], {"order_ids": ids, "now": now})
+        await execute(Q["provider_request_insert_many"], {"order_ids": ids, "now": now})
+        await execute(Q["order_place_notify_many"], {"order_ids": ids})
+        await execute(Q["execution_insert_many"], _execution_rows(runs, now, self.policy))
+        await execute(Q["job_finish_many"], {"job_ids": [r.job_id for r in runs]})
+        next_job_ids = await self._defer_next([r for r in runs if not r.last])
+        await execute(Q["execution_complete_many"], _completion(runs, next_job_ids, now))
+
+    async def _defer_next(self, runs: list[Run]) -> dict[int, int]:
+        """{order_id: its next job's id} for the runs that have a next run."""
+        if not runs:
+            return {}
+        cursor = await self.conn.execute(Q["job_defer_next_runs"], _next_jobs(runs))
+        ids = (await cursor.fetchone())["job_ids"]
+        return dict(zip([r.order_id for r in runs], ids, strict=True))
+
+    async def _delay(self, runs: list[Run]) -> None:
+        retry_at = self.now + timedelta(seconds=self.policy.transient_delay)
+        job_ids = [r.job_id for r in runs]
+        await self.conn.execute(Q["job_delay_many"], {"job_ids": job_ids, "retry_at": retry_at})
+        self.delayed += len(runs)
+
+    async def _record_failure(self, run: Run, exc: BaseException) -> None:
+        """Keep the error (job_errors, the order's last_error, the audit trail); after the
+        last attempt the run and the order are failed and the job finished, else it waits."""
+        policy, now, execute = self.policy, self.now, self.conn.execute
+        attempt = run.attempts + 1
+        final = attempt >= policy.max_attempts
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        log.warning(
+            "order %s run %s attempt %s failed: %s", run.order_id, run.run_number, attempt, error
+        )
+        async with self.conn.transaction():
+            await execute(Q["job_error_insert"], _job_error(run, attempt, exc, error, policy))
+            reason = f"attempt {attempt} failed: {error}"[:500]
+            await execute(Q["session_set_reason"], {"reason": reason})
+            if final:
+                await execute(
+                    Q["order_execution_insert"], _failed_run(run, attempt, error, now, policy)
+                )
+                await execute(Q["job_finish_many"], {"job_ids": [run.job_id]})
+            else:
+                retry = {"job_id": run.job_id, "retry_at": policy.retry_at(now, run.attempts)}
+                await execute(Q["job_retry_later"], retry)
+            status = "failed" if final else "scheduled"
+            await execute(Q["order_record_failure"], _failure(run, status, error, now))
+            await execute(Q["session_set_reason"], {"reason": ""})
+        self.failed += 1
+
+
+def _due(row: dict[str, Any]) -> bool:
+    return row["status"] == "scheduled" and row["order_job_id"] == row["job_id"]
+
+
+def _plan(runs: list[Run], now: datetime) -> list[tuple[Run, Exception]]:
+    """Plan every run; the ones whose next slot cannot be computed, with the error."""
+    failed = []
+    for run in runs:
+        try:
+            run.plan(now)
+        except (ValueError, OverflowError, KeyError) as exc:
+            failed.append((run, exc))
+    return failed
+
+
+def _execution_rows(runs: list[Run], now: datetime, policy: Policy) -> dict[str, Any]:
+    return {
+        "order_ids": [r.order_id for r in runs],
+        "run_numbers": [r.run_number for r in runs],
+        "job_ids": [r.job_id for r in runs],
+        "scheduled_for": [r.order["next_run_at"] for r in runs],
+        "attempts": [r.attempts + 1 for r in runs],
+        "started": now,
+        "worker": policy.worker,
+    }
+
+
+def _next_jobs(runs: list[Run]) -> dict[str, Any]:
+    return {
+        "order_ids": [r.order_id for r in runs],
+        "run_at": [r.next_run_at for r in runs],
+        "priorities": [r.priority for r in runs],
+    }
+
+
+def _completion(runs: list[Run], next_job_ids: dict[int, int], now: datetime) -> dict[str, Any]:
+    return {
+        "order_ids": [r.order_id for r in runs],
+        "last": [r.last for r in runs],
+        "next_run_at": [r.next_run_at for r in runs],
+        "next_job_ids": [next_job_ids.get(r.order_id) for r in runs],
+        "now": now,
+    }
+
+
+def _job_error(run: Run, attempt: int, exc: BaseException, error: str, policy: Policy) -> dict:
+    frames = traceback.format_exception(exc, limit=-8)
+    return {
+        "job_id": run.job_id,
+        "task_name": "execute_order",
+        "attempt": attempt,
+        "error": error,
+        "traceback": "".join(frames)[-8000:],
+        "worker": policy.worker,
+        "order_id": run.order_id,
+    }
+
+
+def _failed_run(run: Run, attempt: int, error: str, now: datetime, policy: Policy) -> dict:
+    return {
+        "order_id": run.order_id,
+        "run_number": run.run_number,
+        "job_id": run.job_id,
+        "scheduled_for": run.order["next_run_at"],
+        "started_at": now,
+        "worker": policy.worker,
+        "attempts": attempt,
+        "outcome": "failed",
+        "error": error,
+    }
+
+
+def _failure(run: Run, status: str, error: str, now: datetime) -> dict:
+    return {
+        "order_id": run.order_id,
+        "job_id": run.job_id,
+        "status": status,
+        "error": error,
+        "now": now,
+    }
