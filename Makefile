@@ -1,5 +1,6 @@
 # `make dev` runs the service, `make test` runs the checks. Both create .venv on first use.
 PYTHON ?= python3
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 
@@ -13,7 +14,7 @@ $(BIN)/orders: pyproject.toml
 install: $(BIN)/orders
 
 dev: install
-	$(BIN)/orders dev
+	$(BIN)/orders dev --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

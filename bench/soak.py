@@ -180,7 +180,7 @@ def start_worker(url: str, logs: Path, name: str):
     env = {
         "ORDERS_STALLED_AFTER_SECONDS": "5",
         "ORDERS_WORKER_HEARTBEAT_SECONDS": "1",
-        "ORDERS_MAX_ATTEMPTS": "10",
+        "ORDERS_RUN_MAX_ATTEMPTS": "11",
         "ORDERS_STUCK_ORDERS_CRON": "* * * * * */5",
         "ORDERS_STUCK_GRACE_SECONDS": "5",
     }

@@ -51,10 +51,12 @@ def _register(app: Flask) -> None:
     from orders.dashboard import routes as dashboard
     from orders.orders import routes as order_routes
     from orders.providers import routes as provider_routes
+    from orders.webhooks import routes as webhook_routes
 
     jwt = JWTManager(app)
     register_jwt_errors(jwt)
     auth.register_jwt_callbacks(jwt)
     register_error_handlers(app)
-    for blueprint in (auth.bp, order_routes.bp, provider_routes.bp, dashboard.bp, meta.bp):
+    blueprints = (auth.bp, order_routes.bp, provider_routes.bp, webhook_routes.bp, dashboard.bp)
+    for blueprint in (*blueprints, meta.bp):
         app.register_blueprint(blueprint)

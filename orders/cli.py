@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from orders.config import Settings
+from orders.downstream_cli import COMMANDS as DOWNSTREAM
 from orders.operator_cli import COMMANDS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -60,6 +61,23 @@ def db_migrate() -> None:
     url = _or_exit(settings.require_database_url)
     applied = _or_exit(lambda: migrate(url, locking=locking))
     click.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+@db.command("url")
+def db_url() -> None:
+    """Print the database URL the commands use (DATABASE_URL, or the running `orders dev`'s)."""
+    click.echo(_or_exit(Settings().require_database_url))
+
+
+@db.command("psql", context_settings={"ignore_unknown_options": True})
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+def db_psql(psql_args: tuple[str, ...]) -> None:
+    """Open psql on that database; arguments go to psql (e.g. -c 'SELECT ...')."""
+    from orders.pgserver import find_psql
+
+    url = _or_exit(Settings().require_database_url)
+    psql = _or_exit(find_psql)
+    os.execv(psql, [psql, url, *psql_args])  # noqa: S606 - replace this process: psql owns the tty
 
 
 @main.command()
@@ -159,7 +177,7 @@ def dev(port: int) -> None:
     run(Settings(ORDERS_ENV="dev"), port)
 
 
-for _command in COMMANDS:
+for _command in [*COMMANDS, *DOWNSTREAM]:
     main.add_command(_command)
 
 

@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orders.db import Database, Keepalives, Timeouts, make_pool
 
 # Only ever accepted in dev/test mode; production refuses to start with it.
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
+LIMITS = {"api_rate_limit": 1200, "max_active_orders": 10_000, "min_interval_seconds": 60.0}
+TEST_LIMITS = {"api_rate_limit": 0, "max_active_orders": 0, "min_interval_seconds": 1.0}
+
+
+def _running_dev_database() -> str | None:
+    """The database of the `orders dev` running in this project (see orders/devrecord.py)."""
+    from orders import devrecord
+
+    info = devrecord.running()
+    return info["database_url"] if info else None
+
+
+def _attempts_from_retries(retries: int, both: bool) -> int:
+    """ORDERS_MAX_ATTEMPTS counted retries (5 gave 6 attempts; 0 meant unlimited)."""
+    if both:
+        raise ValueError("set ORDERS_RUN_MAX_ATTEMPTS only (ORDERS_MAX_ATTEMPTS is its old name)")
+    if retries == 0:
+        raise ValueError(
+            "ORDERS_MAX_ATTEMPTS=0 (unlimited retries) is no longer supported: set "
+            "ORDERS_RUN_MAX_ATTEMPTS to the number of attempts a run gets, e.g. 6"
+        )
+    warnings.warn(
+        f"ORDERS_MAX_ATTEMPTS is deprecated: it counts retries. It is read as "
+        f"ORDERS_RUN_MAX_ATTEMPTS={retries + 1} (attempts, the first included); set that instead",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return retries + 1
 
 
 class Settings(BaseSettings):
@@ -38,7 +67,7 @@ class Settings(BaseSettings):
     db_keepalives_interval_seconds: int = Field(5, alias="DB_KEEPALIVES_INTERVAL_SECONDS", ge=1)
     db_keepalives_count: int = Field(3, alias="DB_KEEPALIVES_COUNT", ge=1)
     db_prepare: bool = Field(True, alias="DB_PREPARED_STATEMENTS")
-    max_attempts: int = Field(5, alias="ORDERS_MAX_ATTEMPTS", ge=0)
+    run_max_attempts: int = Field(6, alias="ORDERS_RUN_MAX_ATTEMPTS", ge=1)
     retry_base: int = Field(2, alias="ORDERS_RETRY_BASE_SECONDS", ge=0)
     poll_seconds: float = Field(5.0, alias="ORDERS_WORKER_POLL_SECONDS", gt=0)
     heartbeat_seconds: float = Field(5.0, alias="ORDERS_WORKER_HEARTBEAT_SECONDS", gt=0)
@@ -94,6 +123,34 @@ class Settings(BaseSettings):
     batch_max_orders: int = Field(1000, alias="ORDERS_BATCH_MAX_ORDERS", ge=1, le=10_000)
     batch_max_body_bytes: int = Field(4 * 1024 * 1024, alias="ORDERS_BATCH_MAX_BODY_BYTES", gt=0)
     database_read_url: str | None = Field(None, alias="DATABASE_READ_URL")
+    # Per-account limits and sessions (issue 13). None: the default for ORDERS_ENV (limits are
+    # off in test, so one-account benchmarks and the suite run unthrottled).
+    legacy_max_attempts: int | None = Field(None, alias="ORDERS_MAX_ATTEMPTS", ge=0)
+    api_rate_limit: int | None = Field(None, alias="ORDERS_API_RATE_LIMIT", ge=0)
+    api_rate_window_seconds: float = Field(60.0, alias="ORDERS_API_RATE_WINDOW_SECONDS", gt=0)
+    max_active_orders: int | None = Field(None, alias="ORDERS_MAX_ACTIVE_ORDERS", ge=0)
+    min_interval_seconds: float | None = Field(None, alias="ORDERS_MIN_INTERVAL_SECONDS", ge=1)
+    refresh_grace_seconds: float = Field(10.0, alias="ORDERS_REFRESH_GRACE_SECONDS", ge=0)
+
+    # Webhooks and circuit breakers (docs/webhooks.md).
+    webhook_allow_private_targets: bool = Field(False, alias="ORDERS_WEBHOOK_ALLOW_PRIVATE_TARGETS")
+    webhook_connect_timeout_seconds: float = Field(
+        5.0, alias="ORDERS_WEBHOOK_CONNECT_TIMEOUT_SECONDS", gt=0
+    )
+    webhook_read_timeout_seconds: float = Field(
+        10.0, alias="ORDERS_WEBHOOK_READ_TIMEOUT_SECONDS", gt=0
+    )
+    webhook_max_attempts: int = Field(10, alias="ORDERS_WEBHOOK_MAX_ATTEMPTS", ge=1)
+    webhook_retry_base_seconds: float = Field(10.0, alias="ORDERS_WEBHOOK_RETRY_BASE_SECONDS", ge=0)
+    webhook_retry_max_seconds: float = Field(3600.0, alias="ORDERS_WEBHOOK_RETRY_MAX_SECONDS", ge=0)
+    webhook_concurrency: int = Field(50, alias="ORDERS_WEBHOOK_CONCURRENCY", ge=1, le=1000)
+    webhook_max_per_destination: int = Field(8, alias="ORDERS_WEBHOOK_MAX_PER_DESTINATION", ge=0)
+    webhook_sweep_cron: str = Field("* * * * * */10", alias="ORDERS_WEBHOOK_SWEEP_CRON")
+    webhook_max_endpoints: int = Field(10, alias="ORDERS_WEBHOOK_MAX_ENDPOINTS", ge=1)
+    webhook_retention_days: int = Field(30, alias="ORDERS_WEBHOOK_RETENTION_DAYS", ge=1)
+    circuit_failure_threshold: int = Field(5, alias="ORDERS_CIRCUIT_FAILURE_THRESHOLD", ge=1)
+    circuit_cooldown_seconds: float = Field(60.0, alias="ORDERS_CIRCUIT_COOLDOWN_SECONDS", gt=0)
+
     # History retention (0 = keep forever), pruning, status-log pages, migrations, worker health.
     audit_retention_days: int = Field(400, alias="ORDERS_AUDIT_RETENTION_DAYS", ge=0)
     execution_retention_days: int = Field(90, alias="ORDERS_EXECUTION_RETENTION_DAYS", ge=0)
@@ -118,6 +175,20 @@ class Settings(BaseSettings):
     )
     migration_attempts: int = Field(20, alias="ORDERS_MIGRATION_ATTEMPTS", ge=1)
     worker_health_host: str = Field("127.0.0.1", alias="ORDERS_WORKER_HEALTH_HOST")
+
+    @model_validator(mode="after")
+    def _defaults_and_deprecations(self) -> Settings:
+        defaults = TEST_LIMITS if self.env == "test" else LIMITS
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if self.legacy_max_attempts is not None:
+            self.run_max_attempts = _attempts_from_retries(
+                self.legacy_max_attempts, "run_max_attempts" in self.model_fields_set
+            )
+        if self.database_url is None and (self.env == "dev" or "env" not in self.model_fields_set):
+            self.database_url = _running_dev_database()
+        return self
 
     def api_timeouts(self) -> Timeouts:
         """Bounds for API requests and CLI commands."""
@@ -193,5 +264,8 @@ class Settings(BaseSettings):
 
     def require_database_url(self) -> str:
         if not self.database_url:
-            raise RuntimeError("DATABASE_URL is not set (`orders dev` starts an embedded database)")
+            raise RuntimeError(
+                "DATABASE_URL is not set, and no `orders dev` is running in this project "
+                "(`make dev` starts one with an embedded database)"
+            )
         return self.database_url

@@ -2,6 +2,7 @@
 
 With DATABASE_URL unset, PostgreSQL runs from a data folder in the project (.data/postgres),
 so data survives a restart. Ctrl-C stops the API, the worker and the database, in that order.
+While it runs, .data/dev.json tells the other `orders` commands where its database is.
 """
 
 from __future__ import annotations
@@ -11,17 +12,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import click
 import psycopg
 
-from orders import pgserver
+from orders import devrecord, pgserver
 from orders.config import Settings
 from orders.migrate import migrate
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("ORDERS_DEV_DATA", PROJECT_DIR / ".data"))
+DATA_DIR = devrecord.data_dir()
 
 
 def start_embedded_database(port: int) -> str:
@@ -42,34 +41,59 @@ def stop_embedded_database() -> None:
 
 
 def run(settings: Settings, port: int) -> None:
+    if (other := devrecord.running()) is not None:
+        raise click.ClickException(
+            f"`orders dev` is already running here (pid {other['pid']}, {other['api']})"
+        )
     embedded = settings.database_url is None
     pg_port = int(os.environ.get("ORDERS_DEV_PG_PORT", "54329"))
     url = start_embedded_database(pg_port) if embedded else settings.database_url
     migrate(url)
     mail_dir = os.environ.get("ORDERS_MAIL_DIR", str(DATA_DIR / "mail"))
-    env = {**os.environ, "DATABASE_URL": url, "ORDERS_ENV": "dev", "ORDERS_MAIL_DIR": mail_dir}
+    info = {
+        "database_url": url,
+        "api": f"http://127.0.0.1:{port}",
+        "status_log": str(settings.log_file.resolve()),  # absolute: children may chdir
+        "mail_dir": None if settings.smtp_host else mail_dir,  # .eml files, without SMTP
+    }
+    env = {**os.environ, "DATABASE_URL": url, "ORDERS_ENV": "dev"}
+    env |= {"ORDERS_MAIL_DIR": mail_dir, "ORDERS_LOG_FILE": info["status_log"]}
     cli = [sys.executable, "-m", "orders"]
     children = [
         subprocess.Popen([*cli, "api", "--bind", f"127.0.0.1:{port}"], env=env),
         subprocess.Popen([*cli, "worker", "--name", "dev-worker"], env=env),
     ]
-    click.echo(
-        f"\n  orders is running: http://127.0.0.1:{port}   (database: {url})\n"
-        f"  dashboard: http://127.0.0.1:{port}/dashboard   (an admin account: "
-        f"DATABASE_URL={url} .venv/bin/orders users add --email you@example.com)\n"
-        + ("" if settings.smtp_host else f"  mail is written as .eml files to {mail_dir}\n")
-        + "  Ctrl-C stops everything.\n"
-    )
-    stopping: list[int] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a supervisor's stop
-        signal.signal(signum, lambda num, _frame: stopping.append(num))
+    devrecord.write(info)
+    click.echo(banner(info))
     try:
-        while not stopping and all(child.poll() is None for child in children):
-            time.sleep(0.2)
+        _wait(children)
     finally:
+        devrecord.remove()
         _stop(children)
         if embedded:
             stop_embedded_database()
+
+
+def banner(info: dict) -> str:
+    api = info["api"]
+    return (
+        f"\n  orders is running: {api}   (database: {info['database_url']})\n"
+        f"  dashboard:  {api}/dashboard   (an admin: orders users add --email you@example.com)\n"
+        f"  status log: {info['status_log']}   (one JSON line per order status change)\n"
+        + (f"  mail:       .eml files in {info['mail_dir']}\n" if info["mail_dir"] else "")
+        + '  in another terminal: export PATH="$PWD/.venv/bin:$PATH", then `orders stats`, '
+        "`orders digest --now`... (they use this database by themselves)\n"
+        "  Ctrl-C stops everything.\n"
+    )
+
+
+def _wait(children: list[subprocess.Popen]) -> None:
+    """Until Ctrl-C, a supervisor's SIGTERM, or a child exits."""
+    stopping: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda num, _frame: stopping.append(num))
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.2)
 
 
 def _stop(children: list[subprocess.Popen]) -> None:

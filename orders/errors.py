@@ -9,11 +9,11 @@ import logging
 from typing import Any
 
 import psycopg
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from flask_jwt_extended import JWTManager
 from procrastinate.exceptions import ConnectorException
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,22 @@ def error_response(status: int, code: str, message: str, details: Any = None):
     return jsonify(error=body), status
 
 
+# pydantic's wording where it names its own classes or adds a prefix meant for developers.
+_MESSAGES = {
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "extra_forbidden": "unknown field",
+}
+
+
 def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return [
-        {"field": ".".join(map(str, e["loc"])) or None, "message": e["msg"], "type": e["type"]}
+        {
+            "field": ".".join(map(str, e["loc"])) or None,
+            "message": _MESSAGES.get(e["type"]) or e["msg"].removeprefix("Value error, "),
+            "type": e["type"],
+        }
         for e in exc.errors(include_url=False, include_input=False)
     ]
 
@@ -66,6 +79,9 @@ def _on_api_error(exc: ApiError):
 
 def _on_http(exc: HTTPException):
     code = (exc.name or "error").lower().replace(" ", "_")
+    if isinstance(exc, RequestEntityTooLarge):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return error_response(413, code, f"the request body is larger than the {limit}-byte limit")
     return error_response(exc.code or 500, code, exc.description or exc.name)
 
 
@@ -103,6 +119,21 @@ def _on_queue_error(exc: ConnectorException):
     return _on_unexpected(exc)
 
 
+def _on_integrity(exc: psycopg.errors.IntegrityError):
+    """A row the database refused: validation should have caught it first (logged as a gap),
+    but the client still gets a 4xx that names the rule, never a 500."""
+    log.error("database refused a write that validation let through: %s", exc)
+    rule = getattr(exc.diag, "constraint_name", None) or "a data rule"
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        return error_response(409, "conflict", f"this would duplicate an existing record ({rule})")
+    return error_response(422, "constraint_violation", f"the request breaks the rule {rule}")
+
+
+def _on_out_of_range(exc: psycopg.errors.DataError | OverflowError):
+    log.error("value out of range that validation let through: %s", exc)
+    return error_response(422, "out_of_range", "a date or number in the request is out of range")
+
+
 def _on_unexpected(exc: Exception):
     log.exception("unhandled error")  # the text goes to the log, never to the client
     return error_response(500, "internal_error", "an unexpected error occurred")
@@ -116,19 +147,41 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(psycopg.errors.LockNotAvailable, _on_lock_timeout)
     app.register_error_handler(psycopg.errors.QueryCanceled, _on_statement_timeout)
     app.register_error_handler(ConnectorException, _on_queue_error)
+    app.register_error_handler(psycopg.errors.IntegrityError, _on_integrity)
+    app.register_error_handler(psycopg.errors.DataError, _on_out_of_range)
+    app.register_error_handler(OverflowError, _on_out_of_range)
     app.register_error_handler(Exception, _on_unexpected)
 
 
+# The only reasons flask-jwt-extended gives that say something useful to a client; every other
+# one is a decoder's internals ("Invalid header string: 'utf-8' codec can't decode...").
+_WRONG_TOKEN_TYPE = {
+    "Only non-refresh tokens are allowed": "this endpoint takes an access token, not a refresh one",
+    "Only refresh tokens are allowed": "this endpoint takes a refresh token (from /auth/login)",
+}
+MISSING_TOKEN = "send the access token as 'Authorization: Bearer <token>' (from POST /auth/login)"  # noqa: S105 - a message
+INVALID_TOKEN = "the token is malformed or was not signed by this service"  # noqa: S105 - a message
+
+
 def register_jwt_errors(jwt: JWTManager) -> None:
-    """flask-jwt-extended answers {"msg": ...} by default; route all of it into our shape."""
+    """flask-jwt-extended answers {"msg": ...} by default; route all of it into our shape, in
+    words written for the client."""
 
     def unauthorized(message: str):
         return error_response(401, "unauthorized", message)
 
-    jwt.unauthorized_loader(lambda reason: unauthorized(reason))
-    jwt.invalid_token_loader(lambda reason: unauthorized(f"invalid token: {reason}"))
-    jwt.expired_token_loader(lambda _h, _p: unauthorized("token has expired"))
-    jwt.revoked_token_loader(lambda _h, _p: unauthorized("token has been revoked"))
-    jwt.user_lookup_error_loader(lambda _h, _p: unauthorized("token user no longer exists"))
-    jwt.needs_fresh_token_loader(lambda _h, _p: unauthorized("fresh token required"))
-    jwt.token_verification_failed_loader(lambda _h, _p: unauthorized("token rejected"))
+    jwt.unauthorized_loader(lambda _reason: unauthorized(MISSING_TOKEN))
+    jwt.invalid_token_loader(
+        lambda reason: unauthorized(_WRONG_TOKEN_TYPE.get(reason, INVALID_TOKEN))
+    )
+    jwt.expired_token_loader(
+        lambda _h, _p: unauthorized("the token has expired: refresh it or log in again")
+    )
+    jwt.revoked_token_loader(
+        lambda _h, _p: unauthorized("the token's session has ended: log in again")
+    )
+    jwt.user_lookup_error_loader(
+        lambda _h, _p: unauthorized("the token's account no longer exists")
+    )
+    jwt.needs_fresh_token_loader(lambda _h, _p: unauthorized("log in again to do this"))
+    jwt.token_verification_failed_loader(lambda _h, _p: unauthorized(INVALID_TOKEN))

@@ -40,8 +40,9 @@ def _contains_nul(value: Any) -> bool:
 
 
 def parse_query(model: type[M]) -> M:
-    """Validate the query string against `model`; unknown or bad parameters are a 422."""
-    return model.model_validate(request.args.to_dict())
+    """Validate the query string against `model`; unknown or bad parameters are a 422. An empty
+    parameter (`?status=&limit=`, as documentation writes them) means "not given"."""
+    return model.model_validate({k: v for k, v in request.args.items() if v != "" or not k})
 
 
 def get_db() -> Database:

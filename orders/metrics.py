@@ -11,6 +11,7 @@ heartbeat) are on the worker's own port (tasks/health.py).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -67,6 +68,9 @@ class DatabaseCollector:
             yield from _counters(rollup)
             yield from _mail_and_log(rollup["outbox"], conn.execute(Q["status_log_lag"]).fetchone())
             yield from _histograms(rollup)
+            yield from _circuits(conn.execute(Q["circuit_counts"]).fetchall())
+            now = {"now": datetime.now(UTC)}
+            yield from _webhooks(conn.execute(Q["webhook_summary"], now).fetchone())
 
 
 def _by_status(rows: list[dict]) -> Metric:
@@ -138,6 +142,40 @@ def _histograms(rollup: dict[str, dict[str, dict]]) -> Iterator[Metric]:
         yield HistogramMetricFamily(
             name, doc, buckets=histogram.cumulative(), sum_value=histogram.total
         )
+
+
+def _circuits(rows: list[dict]) -> Iterator[Metric]:
+    """Aggregates only: destinations are chosen by customers, so no host label."""
+    open_ = GaugeMetricFamily(
+        "orders_circuits_open", "Circuits open or half-open (probing).", labels=["kind"]
+    )
+    changes = CounterMetricFamily(
+        "orders_circuit_state_changes",
+        "Circuit state changes, by the state entered.",
+        labels=["kind", "to"],
+    )
+    for row in rows:
+        open_.add_metric([row["kind"]], row["open"] + row["half_open"])
+        for to, column in (("open", "opens"), ("half_open", "half_opens"), ("closed", "closes")):
+            changes.add_metric([row["kind"], to], row[column])
+    yield open_
+    yield changes
+
+
+def _webhooks(row: dict) -> Iterator[Metric]:
+    family = GaugeMetricFamily(
+        "orders_webhook_deliveries",
+        "Webhook deliveries not settled, and failed.",
+        labels=["status"],
+    )
+    for status in ("pending", "delivering", "failed"):
+        family.add_metric([status], row[status])
+    yield family
+    yield GaugeMetricFamily(
+        "orders_webhook_oldest_due_seconds",
+        "How long the oldest due webhook delivery has waited (held ones included).",
+        value=max(row["oldest_due_seconds"], 0.0),
+    )
 
 
 def make_registry(db: Database, read_db: Database | None = None) -> CollectorRegistry:

@@ -22,7 +22,7 @@ ERROR_STATUSES = {
     "409": "Conflict (order_executing and other short-lived ones carry Retry-After)",
     "413": "Body too large",
     "422": "Validation error",
-    "429": "Too many failed logins (see the Retry-After header)",
+    "429": "Too many failed logins, or the account's request rate limit (see Retry-After)",
     "500": "Unexpected error",
     "503": "Database unavailable or too slow to answer (see the Retry-After header)",
 }
@@ -170,12 +170,15 @@ def _query_parameters(model: type[BaseModel] | None) -> list[dict[str, Any]]:
     if model is None:
         return []
     schema = model.model_json_schema()
+    required = schema.get("required", [])
     return [
         {
             "name": name,
             "in": "query",
-            "required": name in schema.get("required", []),
+            "required": name in required,
             "schema": prop,
         }
+        # An empty optional parameter means "not given" (`?status=&limit=` as pasted from docs).
+        | ({} if name in required else {"allowEmptyValue": True})
         for name, prop in schema["properties"].items()
     ]

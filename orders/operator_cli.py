@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import click
 from pydantic import ValidationError
 from tabulate import tabulate
 
+from orders import devrecord
 from orders.config import Settings
 from orders.db import Database
 from orders.errors import ApiError
@@ -235,4 +237,39 @@ def users_set_role(email: str, role: str) -> None:
     click.echo(f"user {user.user_id}: {user.email} ({user.role})")
 
 
-COMMANDS = [stats, orders_group, retry, cancel, requeue_failed, prune, users]
+@click.command()
+@click.option("--now", "now_", is_flag=True, help="Queue the digests and notices due now.")
+@click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for the sending.")
+def digest(now_: bool, wait: float) -> None:
+    """Send provider digests (and customer notices) now instead of at the next ORDERS_DIGEST_CRON
+    tick; a running worker sends them (`orders dev`: .eml files in .data/mail)."""
+    from orders.mail.due import queue_due_mail
+
+    if not now_:
+        raise click.UsageError("digests go out on ORDERS_DIGEST_CRON; --now sends the due ones now")
+    at = datetime.now(UTC)
+    with services() as (db, _):
+        queued = queue_due_mail(db, at, actor())
+        click.echo(
+            f"queued {queued.digests} provider digests and {queued.notices} customer notices "
+            f"({queued.requests} requests)"
+        )
+        if queued.mails:
+            click.echo(_wait_until_sent(db, queued, at, wait))
+
+
+def _wait_until_sent(db: Database, queued, at: datetime, wait: float) -> str:
+    from orders.mail.due import status_of
+
+    deadline = time.monotonic() + wait
+    while (status := status_of(db, queued, at)).get("pending") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if status.get("pending"):
+        return f"{status['pending']} not sent yet: is a worker running (`orders worker`)?"
+    sent = f"sent {status.get('sent', 0)}, failed {status.get('failed', 0)}"
+    if (dev := devrecord.running()) and dev.get("mail_dir"):
+        return f"{sent} (by `orders dev`: .eml files in {dev['mail_dir']})"
+    return sent
+
+
+COMMANDS = [stats, orders_group, retry, cancel, requeue_failed, prune, users, digest]

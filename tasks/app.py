@@ -19,7 +19,7 @@ from orders.config import Settings
 from orders.db import Q
 
 ORDERS_QUEUE = "orders"  # execute_order jobs: run by the batch executor
-QUEUES = ["maintenance", "mail"]  # run by Procrastinate's worker
+QUEUES = ["maintenance", "mail", "webhooks"]  # run by Procrastinate's worker
 SIDE_CONNECTIONS = 3  # fetch, periodic deferrer, abort polling
 POOL_TIMEOUT_SECONDS = 10.0
 _pool_size = {"min_size": 1, "max_size": 4 + SIDE_CONNECTIONS}
@@ -51,5 +51,5 @@ def _pool(**kwargs) -> AsyncConnectionPool:
 
 app = procrastinate.App(
     connector=procrastinate.PsycopgConnector(pool_factory=_pool),
-    import_paths=["tasks.orders", "tasks.maintenance", "tasks.mail"],
+    import_paths=["tasks.orders", "tasks.maintenance", "tasks.mail", "tasks.webhooks"],
 )

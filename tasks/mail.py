@@ -32,7 +32,7 @@ async def send_outbox(timestamp: int | None = None) -> int:
     retries (failed attempts wait with exponential backoff)."""
     async with app.connector.pool.connection() as conn:
         result = await deliver_due(conn, transport_for(settings), Policy.from_settings(settings))
-    if result.unavailable:
+    if result.unavailable and not result.circuit_open:  # an open circuit was logged once
         log.warning("mail delivery paused: %s", result.unavailable)
     return result.sent
 

@@ -93,14 +93,14 @@ async def fold_rollups(timestamp: int) -> int:
 
 
 @app.periodic(cron="17 * * * *")
-@app.task(queue="maintenance", name="prune_revoked_tokens")
-async def prune_revoked_tokens(timestamp: int) -> int:
-    """Delete revoked-token rows past their expiry; `timestamp` is the tick it runs for."""
+@app.task(queue="maintenance", name="prune_sessions")
+async def prune_sessions(timestamp: int) -> int:
+    """Delete sessions whose refresh token expired; `timestamp` is the tick it runs for."""
     async with app.connector.pool.connection() as conn:
         cursor = await conn.execute(
-            Q["revoked_token_prune"], {"now": datetime.fromtimestamp(timestamp, UTC)}
+            Q["auth_session_prune"], {"now": datetime.fromtimestamp(timestamp, UTC)}
         )
-    log.info("pruned %d expired revoked tokens", cursor.rowcount)
+    log.info("pruned %d expired sessions", cursor.rowcount)
     return cursor.rowcount
 
 

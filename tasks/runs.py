@@ -50,6 +50,11 @@ class Policy:
     levels: tuple[int, ...] = (0,)
     timeouts: Timeouts = field(default_factory=lambda: Timeouts(30, 5, 10))
 
+    def gives_up(self, attempt: int) -> bool:
+        """Whether a run that failed its `attempt`-th attempt (1 = the first) is failed for
+        good: ORDERS_RUN_MAX_ATTEMPTS counts attempts, the first included."""
+        return attempt >= self.max_attempts
+
     def retry_at(self, now: datetime, attempts_before: int) -> datetime:
         """Exponential backoff, as Procrastinate's RetryStrategy(exponential_wait=base)."""
         return now + timedelta(seconds=self.retry_base ** (attempts_before + 1))
@@ -109,8 +114,10 @@ class Batch:
 
     async def run(self) -> None:
         actor = {"actor": f"worker:{self.policy.worker}"}
-        await self.conn.execute(Q["session_begin"], self.policy.timeouts.params() | actor)
+        await self.conn.execute(Q["session_begin_run"], self.policy.timeouts.params() | actor)
         rows = await self._claim()
+        # In order_id order: rows locked by this batch's triggers are locked in one order.
+        rows.sort(key=lambda r: r["order_id"])
         runs = [Run(r["job_id"], r["attempts"], r["priority"], r) for r in rows if _due(r)]
         stale = [r["job_id"] for r in rows if not _due(r)]
         if stale:  # superseded, or its order is no longer scheduled: retire it, run nothing
@@ -178,7 +185,7 @@ class Batch:
         last attempt the run and the order are failed and the job finished, else it waits."""
         policy, now, execute = self.policy, self.now, self.conn.execute
         attempt = run.attempts + 1
-        final = attempt >= policy.max_attempts
+        final = policy.gives_up(attempt)
         error = f"{type(exc).__name__}: {exc}"[:2000]
         log.warning(
             "order %s run %s attempt %s failed: %s", run.order_id, run.run_number, attempt, error

@@ -193,16 +193,21 @@ def run_worker(
         status_log.close()
 
 
-def _executor(settings: Settings, name: str | None, health: WorkerHealth) -> Executor:
-    policy = Policy(
+def run_policy(settings: Settings, name: str | None) -> Policy:
+    """How this worker runs orders, from its settings."""
+    return Policy(
         worker=name or "worker",
         batch=settings.executor_batch,
-        max_attempts=settings.max_attempts + 1,  # ORDERS_MAX_ATTEMPTS counts retries
+        max_attempts=settings.run_max_attempts,
         retry_base=settings.retry_base,
         transient_delay=settings.run_transient_retry_seconds,
         levels=PRIORITY_LEVELS,
         timeouts=settings.run_timeouts(),
     )
+
+
+def _executor(settings: Settings, name: str | None, health: WorkerHealth) -> Executor:
+    policy = run_policy(settings, name)
     connect = settings.keepalives().connect_kwargs() | {"application_name": _app_name(name, "runs")}
     url, slots, poll = (
         settings.require_database_url(),

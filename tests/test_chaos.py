@@ -12,7 +12,7 @@ from tests.workers import wait_until
 
 RECURRING, ONE_TIME, MAX = 200, 50, 5
 WORKERS = ("w1", "w2", "w3")
-CHAOS = {"ORDERS_MAX_ATTEMPTS": "10"}  # never let a kill make an order fail
+CHAOS = {"ORDERS_RUN_MAX_ATTEMPTS": "11"}  # never let a kill make an order fail
 
 
 def create_orders(client, account) -> None:

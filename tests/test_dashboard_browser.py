@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from orders import create_app
 from tests.browser import browser, serve
 from tests.conftest import Account
 from tests.helpers import fail_executions_of, in_
@@ -108,3 +109,37 @@ def test_a_customer_cannot_use_the_dashboard(app, client, alice):
         page.get_by_label("Password").fill("wrong password")
         page.get_by_role("button", name="Log in").click()
         expect(page.locator("#login-error")).to_have_text(re.compile("invalid email or password"))
+
+
+def test_the_dashboard_keeps_its_session_across_token_rotations(settings, db, database_url):
+    """Access tokens of 3 s, no grace period: the page refreshes every 5 s, so each refresh
+    rotates the refresh token; were a spent one presented again, the session would end and
+    the page would fall back to the login form."""
+    short = {"access_token_minutes": 0.05, "refresh_grace_seconds": 0}
+    app = create_app(settings.model_copy(update=short))
+    admin = Account(app.test_client(), "ops@example.com")
+    db.execute("UPDATE users SET role = 'admin' WHERE user_id = %s", (admin.user_id,))
+    seen: set[str] = set()
+
+    def rotated_three_times(rows) -> bool:
+        seen.update(r["jti"] for r in rows if r["ended_at"] is None)
+        assert all(r["ended_at"] is None for r in rows), rows
+        return len(seen) >= 4
+
+    try:
+        with serve(app) as base, browser() as chromium:
+            page = chromium.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            log_in(page, base, admin)
+            expect(page.locator("#overview")).to_be_visible()
+            wait_until(
+                database_url,
+                "SELECT refresh_jti::text AS jti, ended_at FROM sessions "
+                "ORDER BY created_at DESC LIMIT 1",  # the browser's login, the latest
+                rotated_three_times,
+                timeout=90,
+            )
+            expect(page.locator("#overview")).to_be_visible()
+            expect(page.locator("#login")).to_be_hidden()
+    finally:
+        app.extensions["orders.db"].close()

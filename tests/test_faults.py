@@ -21,7 +21,7 @@ from tests.helpers import SUMMARY, assert_error, in_, slow_executions
 from tests.workers import wait_until
 
 TIMEOUT = 1.0  # DB_TIMEOUT_SECONDS of the app under test
-FAULT = {"ORDERS_MAX_ATTEMPTS": "10"}  # the outage counts as attempts; never fail an order on it
+FAULT = {"ORDERS_RUN_MAX_ATTEMPTS": "11"}  # the outage counts as attempts; never fail on it
 
 
 @contextmanager

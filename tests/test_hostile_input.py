@@ -68,3 +68,16 @@ def test_bad_filters_cursors_and_sort_keys_are_422(client, db, alice, query):
     response = client.get(f"/orders?{query}", headers=alice.headers)
     assert_error(response, 422)
     assert db.execute("SELECT count(*) AS n FROM users").fetchone()["n"] == 1  # all still there
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/orders?status=&is_recurring=&limit=&cursor=",  # the README's table, pasted
+        "/provider/requests?status=&after_id=&limit=",
+    ],
+)
+def test_empty_query_parameters_mean_not_given(client, alice, acme, path):
+    account = acme if path.startswith("/provider") else alice
+
+    assert client.get(path, headers=account.headers).status_code == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from orders import create_app
@@ -92,3 +94,24 @@ def test_an_address_guessing_many_accounts_is_locked(throttled):
         assert login(throttled, f"user{n}@example.com", WRONG, "192.0.2.1").status_code == 401
     assert_error(login(throttled, frank.email, frank.password, "192.0.2.1"), 429)
     assert login(throttled, frank.email, frank.password, "192.0.2.2").status_code == 200
+
+
+def test_concurrent_wrong_guesses_cannot_all_pass_the_check(settings, db):
+    """32 guesses at once against a limit of 5: at most 5 get to try a password (check and
+    count are one step), the others are refused with 429."""
+    limits = {"login_max_failures_per_account": 5, "db_pool_max": 10, "trusted_proxies": 1}
+    app = create_app(settings.model_copy(update=limits))
+    Account(app.test_client(), "alice@example.com")
+    clients = [app.test_client() for _ in range(32)]
+    guess = lambda c: login(c, "alice@example.com", WRONG).status_code  # noqa: E731
+
+    try:
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(guess, clients))
+    finally:
+        app.extensions["orders.db"].close()
+
+    assert 1 <= answers.count(401) <= 5
+    assert answers.count(429) == 32 - answers.count(401)
+    row = db.execute("SELECT failures FROM login_failures WHERE scope = 'account'").fetchone()
+    assert row["failures"] == answers.count(401)

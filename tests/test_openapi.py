@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def test_every_route_is_documented(app, client):
     """Each URL rule (bar static) appears in the document with its methods."""
@@ -10,7 +12,7 @@ def test_every_route_is_documented(app, client):
     for rule in app.url_map.iter_rules():
         if rule.endpoint in ("static", "dashboard.static", "meta.openapi"):
             continue
-        path = rule.rule.replace("<int:order_id>", "{order_id}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in doc["paths"].get(path, {}), (method, path)
 

@@ -136,16 +136,15 @@ def test_requeue_failed_asks_then_requeues_all(cli, client, alice, db):
     assert cli("requeue-failed") == "no failed orders\n"
 
 
-def test_prune_deletes_expired_revoked_tokens(cli, alice, db):
+def test_prune_deletes_expired_sessions(cli, alice, db):
     db.execute(
-        "INSERT INTO revoked_tokens (jti, user_id, token_type, expires_at) "
-        "VALUES ('old', %s, 'access', now() - interval '1 day'), "
-        "('new', %s, 'access', now() + interval '1 day')",
-        (alice.user_id, alice.user_id),
+        "INSERT INTO sessions (user_id, refresh_jti, refresh_expires_at) "
+        "VALUES (%s, gen_random_uuid(), now() - interval '1 day')",
+        (alice.user_id,),
     )
     out = cli("prune", "--retention-hours", "1")
-    assert "0 procrastinate_jobs" in out and "1 expired revoked tokens, 0 login counters" in out
-    assert [r["jti"] for r in db.execute("SELECT jti FROM revoked_tokens")] == ["new"]
+    assert "0 procrastinate_jobs" in out and "1 expired sessions, 0 login counters" in out
+    assert db.execute("SELECT count(*) AS n FROM sessions").fetchone()["n"] == 1  # alice's login
 
 
 def test_users_add_admin_and_set_role(cli, client, monkeypatch, alice):

@@ -22,6 +22,9 @@ VIEWS = [
     "order_timeline",
     "executions_hourly",
     "outbox_problems",
+    "webhook_delivery_log",
+    "webhook_problems",
+    "circuit_status",
 ]
 
 
@@ -98,6 +101,8 @@ def test_the_readonly_role_cannot_write_or_read_password_hashes(client, db, alic
         ("UPDATE procrastinate_jobs SET status = 'cancelled'", None),
         ("SELECT password_hash FROM users", None),
         ("SELECT * FROM users", None),
+        ("SELECT secret FROM webhook_endpoints", None),
+        ("SELECT * FROM circuit_reset('smtp', now())", None),
     ]
     for sql, params in writes:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -194,7 +194,7 @@ def test_a_run_that_meets_a_lock_timeout_is_delayed_without_an_attempt(
         "WHERE job_id = %(job_id)s AND type = 'scheduled'"
     )
     with RowLock(database_url, lock, (acme.provider_id,)):
-        workers.start("w1", ORDERS_RUN_LOCK_TIMEOUT_SECONDS="0.5", ORDERS_MAX_ATTEMPTS="0")
+        workers.start("w1", ORDERS_RUN_LOCK_TIMEOUT_SECONDS="0.5", ORDERS_RUN_MAX_ATTEMPTS="1")
         wait_until(database_url, delays, lambda rows: rows[0]["n"] >= 3, params=order)
 
     rows = wait_until(database_url, RUNS, lambda rs: len(rs) == 1, timeout=30)

@@ -90,3 +90,43 @@ def test_attack_is_401(app, client, db, alice, attack: Callable[..., str], path:
 
 def test_access_token_cannot_refresh(client, alice):
     assert_error(client.post("/auth/refresh", headers=alice.headers), 401, "unauthorized")
+
+
+GARBLED = [
+    "t7e3.e30.AAAA",  # header bytes that are not UTF-8
+    "eyJhbGciOiJIUzI1NiJ9.e30.A",  # signature with bad base64 padding
+    "eyJhbGciOiJIUzI1NiJ9.W10.AAAA",  # payload is a JSON array
+    "e30.e30.e30",
+    "a.b.c.d",
+    "\u00b7\u00b7.\u00b7.x",
+    "A" * 4000,
+]
+
+
+@pytest.mark.parametrize("token", GARBLED)
+def test_garbled_tokens_get_a_message_for_the_client(client, token):
+    """Never a decoder's internals ('codec can't decode', 'crypto padding')."""
+    response = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+
+    error = assert_error(response, 401, "unauthorized")
+    assert error["message"] == "the token is malformed or was not signed by this service"
+
+
+def test_the_wrong_kind_of_token_is_named(client, alice):
+    as_access = client.get("/auth/me", headers={"Authorization": f"Bearer {alice.refresh}"})
+    as_refresh = client.post("/auth/refresh", headers=alice.headers)
+    missing = client.get("/auth/me")
+
+    assert "not a refresh one" in assert_error(as_access, 401)["message"]
+    assert "takes a refresh token" in assert_error(as_refresh, 401)["message"]
+    assert "Authorization: Bearer" in assert_error(missing, 401)["message"]
+
+
+def test_tokens_from_before_sessions_are_refused(app, client, alice):
+    """A validly signed token without a session (issued by an older version) is a 401."""
+    with app.app_context():
+        legacy = create_access_token(str(alice.user_id), additional_claims={"role": "customer"})
+
+    response = client.get("/auth/me", headers={"Authorization": f"Bearer {legacy}"})
+
+    assert_error(response, 401, "unauthorized")

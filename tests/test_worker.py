@@ -142,7 +142,7 @@ def test_retries_exhausted_mark_the_order_failed_and_retry_endpoint_requeues(
         "order_id = %s AND details ? 'reason'",
         (order["order_id"],),
     ).fetchall()
-    assert len(attempts) == 3  # max_attempts=2 retries: 3 attempts, each error kept
+    assert len(attempts) == 3  # ORDERS_RUN_MAX_ATTEMPTS=3: 3 attempts, each error kept
     errors = db.execute(
         "SELECT attempt, worker, error FROM job_errors WHERE job_id = %s ORDER BY attempt",
         (shown["job_id"],),

@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 FAST = {  # short timings so failure scenarios play out in seconds
     "ORDERS_WORKER_HEARTBEAT_SECONDS": "1",
     "ORDERS_STALLED_AFTER_SECONDS": "3",
-    "ORDERS_MAX_ATTEMPTS": "2",
+    "ORDERS_RUN_MAX_ATTEMPTS": "3",
     "ORDERS_RETRY_BASE_SECONDS": "0",
     "ORDERS_STUCK_ORDERS_CRON": "* * * * * */1",
     "ORDERS_STUCK_GRACE_SECONDS": "2",

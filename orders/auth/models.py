@@ -25,6 +25,7 @@ Email = Annotated[
     AfterValidator(lambda v: v.strip().lower()),
 ]
 Password = Annotated[str, Field(min_length=8, max_length=128)]
+AnyPassword = Annotated[str, Field(max_length=1024)]  # a wrong one is a 401, whatever its length
 
 
 class Strict(BaseModel):
@@ -34,8 +35,28 @@ class Strict(BaseModel):
 
 
 class Credentials(Strict):
+    """Signup: a new account's email and password (8-128 characters)."""
+
     email: Email
     password: Password
+
+
+class LoginCredentials(Strict):
+    """Login: any password string is checked, so every wrong one is the same 401."""
+
+    email: Email
+    password: AnyPassword
+
+
+class PasswordChange(Strict):
+    current_password: AnyPassword
+    new_password: Password
+
+
+class PasswordConfirmation(Strict):
+    """Deleting an account asks for its password again."""
+
+    password: AnyPassword
 
 
 class User(BaseModel):
@@ -47,6 +68,19 @@ class User(BaseModel):
 
 class Tokens(BaseModel):
     access_token: str
-    refresh_token: str | None = None
+    refresh_token: str = Field(
+        description="use once: POST /auth/refresh answers with a new one (keep it); reusing an "
+        "old one ends the session"
+    )
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
     expires_in: int = Field(description="seconds until the access token expires")
+
+
+class SessionsEnded(BaseModel):
+    sessions_ended: int = Field(description="sessions of the account that were ended")
+
+
+class AccountDeleted(BaseModel):
+    user_id: int
+    deleted_at: datetime
+    orders_cancelled: int

@@ -1,22 +1,27 @@
-"""Accounts and tokens: signup, login, token issue and revocation."""
+"""Accounts: signup, login, the token's user, password checks and roles."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
-from flask import current_app, g
-from flask_jwt_extended import create_access_token, create_refresh_token
+from flask import g
 from psycopg.errors import UniqueViolation
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from orders.auth import throttle
-from orders.auth.models import Credentials, Role, Tokens, User
-from orders.config import Settings
+from orders.auth import sessions, throttle
+from orders.auth.models import Credentials, LoginCredentials, Role, Tokens, User
 from orders.db import Database, Q
 from orders.errors import ApiError, Conflict, NotFound
+from orders.limits import NO_LIMITS, AccountLimits, check_rate
 
 # Checked when the email is unknown so that both failures take the same time (no enumeration).
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+class InvalidCredentials(ApiError):
+    def __init__(self):
+        super().__init__(401, "invalid_credentials", "invalid email or password")
 
 
 def create_user(db: Database, creds: Credentials, role: Role = "customer") -> User:
@@ -32,54 +37,73 @@ def create_user(db: Database, creds: Credentials, role: Role = "customer") -> Us
         raise Conflict("an account with this email already exists", "email_taken") from None
 
 
-def login(db: Database, settings: Settings, creds: Credentials, address: str) -> Tokens:
-    """Check the password, unless the account or the client address is locked (429)."""
-    now, account = datetime.now(UTC), creds.email.lower()
-    with db.transaction() as conn:
-        throttle.ensure_allowed(conn, account, address, now)
-        row = conn.execute(Q["user_get_by_email"], {"email": creds.email}).fetchone()
+def login(
+    db: Database,
+    limits: throttle.Limits,
+    policy: sessions.Policy,
+    creds: LoginCredentials,
+    address: str,
+) -> Tokens:
+    """Check the password (throttled per account and address), then start a session."""
+    account = creds.email.lower()
+    throttle.begin_attempt(db, account, address, datetime.now(UTC), limits)
+    with db.read() as conn:
+        row = conn.execute(Q["user_get_by_email"], {"email": account}).fetchone()
     if not check_password_hash(row["password_hash"] if row else _DUMMY_HASH, creds.password):
-        with db.transaction() as conn:
-            throttle.record_failure(
-                conn, account, address, now, throttle.Limits.from_settings(settings)
-            )
-        raise ApiError(401, "invalid_credentials", "invalid email or password")
-    with db.transaction() as conn:
-        throttle.clear(conn, account)
-    return issue_tokens(User(**row), with_refresh=True)
+        raise InvalidCredentials()
+    throttle.succeeded(db, account, address, limits)
+    return sessions.start(db, User(**row), policy)
 
 
-def issue_tokens(user: User, with_refresh: bool) -> Tokens:
-    identity, claims = str(user.user_id), {"role": user.role}
-    expires = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
-    return Tokens(
-        access_token=create_access_token(identity, additional_claims=claims),
-        refresh_token=create_refresh_token(identity, additional_claims=claims)
-        if with_refresh
-        else None,
-        expires_in=int(expires.total_seconds()),
-    )
+def verify_password(
+    db: Database, limits: throttle.Limits, user: User, password: str, address: str
+) -> None:
+    """Ask again for the password of a signed-in account (before changing or deleting it),
+    throttled like a login: a stolen token alone cannot guess it."""
+    throttle.begin_attempt(db, user.email, address, datetime.now(UTC), limits)
+    with db.read() as conn:
+        row = conn.execute(Q["user_get_by_email"], {"email": user.email}).fetchone()
+    if row is None or not check_password_hash(row["password_hash"], password):
+        raise InvalidCredentials()
+    throttle.succeeded(db, user.email, address, limits)
 
 
-def token_user(db: Database, jwt_payload: dict) -> tuple[User | None, bool]:
-    """(the token's user or None if deleted, whether the token is revoked), cached per request."""
+def token_user(
+    db: Database, jwt_payload: dict, limits: AccountLimits = NO_LIMITS
+) -> tuple[User | None, bool]:
+    """(the token's user or None if deleted, whether its session has ended), cached per
+    request; counts the request against the account's rate limit (429 past it)."""
     if "token_user" not in g:
-        params = {"user_id": int(jwt_payload["sub"]), "jti": jwt_payload["jti"]}
+        now = datetime.now(UTC)
+        params = {
+            "user_id": _int_or_none(jwt_payload.get("sub")),
+            "session_id": _uuid_or_none(jwt_payload.get("sid")),
+            "now": now,
+            "window": limits.rate_window,
+        }
+        query = "token_user_get_counted" if limits.rate_limit else "token_user_get"
         with db.read() as conn:
-            row = conn.execute(Q["token_user_get"], params).fetchone()
+            row = conn.execute(Q[query], params).fetchone()
         g.token_user = (None, False) if row is None else (User(**row), row["revoked"])
+        if row is not None:
+            check_rate(row, limits, now)
     return g.token_user
 
 
-def revoke_token(db: Database, jwt_payload: dict) -> None:
-    params = {
-        "jti": jwt_payload["jti"],
-        "user_id": int(jwt_payload["sub"]),
-        "token_type": jwt_payload["type"],
-        "expires_at": datetime.fromtimestamp(jwt_payload["exp"], UTC),
-    }
-    with db.transaction() as conn:
-        conn.execute(Q["revoked_token_insert"], params)
+def _int_or_none(value) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 2**63 else None
+
+
+def _uuid_or_none(value) -> str | None:
+    """Tokens issued before sessions existed have no `sid`: they match no session."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
 
 
 def set_role(db: Database, email: str, role: Role) -> User:

@@ -151,3 +151,48 @@ class TableSize(BaseModel):
     table_name: str
     rows_estimate: int = Field(description="from the planner's statistics, not a count")
     bytes: int
+
+
+class WebhookSummary(BaseModel):
+    pending: int
+    delivering: int
+    failed: int
+    oldest_due_seconds: float
+
+
+class CircuitRow(BaseModel):
+    kind: str
+    destination: str
+    state: str
+    consecutive_failures: int
+    opened_at: datetime | None
+    retry_at: datetime | None
+    last_error: str | None
+    last_failure_at: datetime | None
+    last_success_at: datetime | None
+    opens: int
+    closes: int
+
+
+class WebhookProblem(BaseModel):
+    delivery_id: int
+    email: str
+    url: str
+    destination: str
+    event_type: str
+    order_id: int | None
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime
+    circuit_state: str
+    created_at: datetime
+
+
+class Downstream(BaseModel):
+    """What leaves the system: webhook deliveries, their problems, and circuit breakers."""
+
+    webhooks: WebhookSummary
+    circuits: list[CircuitRow]
+    problems: list[WebhookProblem]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orders.auth.roles import role_required
 from orders.dashboard import service
-from orders.dashboard.models import MailDashboard, OrderDetail, Overview
+from orders.dashboard.models import Downstream, MailDashboard, OrderDetail, Overview
 from orders.http import current_user_id, get_db, get_read_db, parse_query
 from orders.openapi import documented
 from orders.orders.models import Order
@@ -84,3 +84,10 @@ def cancel(order_id: int):
 @documented("Outgoing mail: counts per status, failures with errors", response=MailDashboard)
 def mail():
     return service.mail_dashboard(get_read_db(), primary=get_db()).model_dump(mode="json")
+
+
+@bp.get("/api/downstream")
+@role_required("admin")
+@documented("Webhook deliveries, their problems, and circuit breakers", response=Downstream)
+def downstream():
+    return service.downstream(get_read_db(), datetime.now(UTC)).model_dump(mode="json")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from orders import pages, rollups
 from orders.dashboard.models import (
+    Downstream,
     FailedOrder,
     JobAttempt,
     Lateness,
@@ -72,6 +73,18 @@ def _mail_counts(outbox: dict[str, dict], oldest: dict[str, datetime]) -> list[d
             since = oldest.get(kind) if status == "pending" else None
             rows.append({"kind": kind, "status": status, "count": row["n"], "oldest": since})
     return sorted(rows, key=lambda r: (r["kind"], MAIL_STATUSES.index(r["status"])))
+
+
+def downstream(db: Database, now: datetime) -> Downstream:
+    """Webhook deliveries waiting, in flight and failed; circuits (open first); problems."""
+    from orders.circuits import list_circuits
+    from orders.webhooks.service import problems, summary
+
+    return Downstream(
+        webhooks=summary(db, now),
+        circuits=list_circuits(db, LIST_LIMIT),
+        problems=problems(db, None, None, PROBLEMS_SHOWN),
+    )
 
 
 def overview(
@@ -194,13 +207,11 @@ def prune_now(
     db: Database, now: datetime, retention: Retention, login_window: timedelta
 ) -> dict[str, int]:
     """What the maintenance tasks delete, now: history past retention (bounded batches),
-    expired revoked tokens, stale failed-login counters."""
+    expired sessions, stale failed-login counters."""
     with db.pool.connection() as conn:  # prune() runs one short transaction per batch
         deleted = prune(conn, retention, now)
     with db.transaction() as conn:
-        deleted["expired revoked tokens"] = conn.execute(
-            Q["revoked_token_prune"], {"now": now}
-        ).rowcount
+        deleted["expired sessions"] = conn.execute(Q["auth_session_prune"], {"now": now}).rowcount
         deleted["login counters"] = conn.execute(
             Q["login_failure_prune"], {"now": now, "window": login_window}
         ).rowcount

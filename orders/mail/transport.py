@@ -64,6 +64,7 @@ class SmtpTransport:
 
     def __init__(self, settings: Settings):
         self.settings, self._smtp = settings, None
+        self.destination = f"{settings.smtp_host}:{settings.smtp_port}"  # its circuit breaker
 
     def send(self, message: EmailMessage) -> None:
         smtp = self._smtp or self._connect()

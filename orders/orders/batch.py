@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from orders.db import Database, Q
 from orders.errors import ApiError
+from orders.limits import NO_LIMITS, AccountLimits, ensure_order_quota
 from orders.orders import jobs
+from orders.orders.definition import DefinitionError, check_definition
 from orders.orders.models import NewOrder, Order
-from orders.orders.schedule import recurrence_of
 
 COLUMNS = (  # order_insert_many takes one array per column
     "order_id",
@@ -69,14 +70,16 @@ def schedule_orders(
     batch: NewOrderBatch,
     idempotency_key: str | None,
     max_order_bytes: int,
+    limits: AccountLimits = NO_LIMITS,
 ) -> tuple[list[Order], bool]:
     """Create the orders and defer their first runs; (orders, created). A replayed key creates
     nothing and answers with the orders it created the first time."""
     request_hash = _hash(batch, max_order_bytes)
+    create = (db, user_id, batch, idempotency_key, request_hash, limits)
     try:
-        return _create(db, user_id, batch, idempotency_key, request_hash)
+        return _create(*create)
     except UniqueViolation:  # a concurrent request with the same key won the race
-        return _create(db, user_id, batch, idempotency_key, request_hash)
+        return _create(*create)
 
 
 def _hash(batch: NewOrderBatch, max_order_bytes: int) -> str:
@@ -99,13 +102,19 @@ def _detail(index: int, field: str | None, message: str, kind: str) -> dict[str,
 
 
 def _create(
-    db: Database, user_id: int, batch: NewOrderBatch, key: str | None, request_hash: str
+    db: Database,
+    user_id: int,
+    batch: NewOrderBatch,
+    key: str | None,
+    request_hash: str,
+    limits: AccountLimits,
 ) -> tuple[list[Order], bool]:
     with db.transaction(actor=f"user:{user_id}") as conn:
         if key and (replayed := _replay(conn, user_id, key, request_hash)) is not None:
             return replayed, False
-        rows = _definitions(batch, datetime.now(UTC))
+        rows = _definitions(batch, datetime.now(UTC), limits)
         _check_providers(conn, rows)
+        ensure_order_quota(conn, user_id, limits, adding=len(rows))
         ids = [r["order_id"] for r in conn.execute(Q["order_reserve_ids"], {"count": len(rows)})]
         if key:  # first, so a concurrent twin waits here rather than after doing all the work
             remember = {"idempotency_key": key, "request_hash": request_hash, "order_ids": ids}
@@ -140,16 +149,25 @@ def _replay(conn, user_id: int, key: str, request_hash: str) -> list[Order] | No
     return [Order(**r) for r in found]
 
 
-def _definitions(batch: NewOrderBatch, now: datetime) -> list[dict[str, Any]]:
-    """Each order's fields with its schedule resolved, as POST /orders resolves it."""
-    rows = []
-    for new in batch.orders:
+def _definitions(
+    batch: NewOrderBatch, now: datetime, limits: AccountLimits
+) -> list[dict[str, Any]]:
+    """Each order's definition and first run, checked as POST /orders checks one; every
+    order that cannot be is named."""
+    rows, details = [], []
+    for index, new in enumerate(batch.orders):
         fields = new.model_dump()
         fields["schedule_time"] = fields["schedule_time"] or now
-        recurrence = recurrence_of(fields)
-        anchor = fields["schedule_time"]
-        fields["next_run_at"] = recurrence.first_at_or_after(anchor) if recurrence else anchor
-        rows.append(fields)
+        try:
+            fields, next_run_at = check_definition(
+                fields, fields["schedule_time"], 0, limits.policy
+            )
+        except DefinitionError as exc:
+            details.append(_detail(index, exc.field, exc.message, "value_error"))
+            continue
+        rows.append(fields | {"next_run_at": next_run_at})
+    if details:
+        raise ApiError(422, "validation_error", f"{len(details)} orders are invalid", details)
     return rows
 
 

@@ -17,6 +17,7 @@ from orders.http import (
     parse_body,
     parse_query,
 )
+from orders.limits import AccountLimits
 from orders.openapi import documented
 from orders.orders import batch, service
 from orders.orders.batch import NewOrderBatch, OrderBatch
@@ -26,6 +27,10 @@ from orders.providers import service as provider_service
 from orders.providers.models import OrderRequests
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
+
+
+def limits() -> AccountLimits:
+    return AccountLimits.from_settings(get_settings())
 
 
 @bp.post("")
@@ -40,8 +45,8 @@ bp = Blueprint("orders", __name__, url_prefix="/orders")
     also={200: "The Idempotency-Key was used before: the order it created"},
 )
 def create_order():
-    key = idempotency_key()
-    order, created = service.schedule_order(get_db(), current_user_id(), parse_body(NewOrder), key)
+    new, key = parse_body(NewOrder), idempotency_key()
+    order, created = service.schedule_order(get_db(), current_user_id(), new, key, limits())
     return order.model_dump(mode="json"), 201 if created else 200
 
 
@@ -60,7 +65,7 @@ def create_orders_batch():
     request.max_content_length = settings.batch_max_body_bytes  # a batch is larger than an order
     new = parse_body(NewOrderBatch, context={"max_orders": settings.batch_max_orders})
     orders, created = batch.schedule_orders(
-        get_db(), current_user_id(), new, key, settings.max_body_bytes
+        get_db(), current_user_id(), new, key, settings.max_body_bytes, limits()
     )
     return OrderBatch(orders=orders).model_dump(mode="json"), 201 if created else 200
 
@@ -88,7 +93,7 @@ def get_order(order_id: int):
 def replace_order(order_id: int):
     changes = parse_body(NewOrder).model_dump()
     return service.update_order(
-        get_db(), current_user_id(), order_id, changes, replace=True
+        get_db(), current_user_id(), order_id, changes, replace=True, limits=limits()
     ).model_dump(mode="json")
 
 
@@ -102,7 +107,7 @@ def replace_order(order_id: int):
 def patch_order(order_id: int):
     changes = parse_body(OrderPatch).model_dump(exclude_unset=True)
     return service.update_order(
-        get_db(), current_user_id(), order_id, changes, replace=False
+        get_db(), current_user_id(), order_id, changes, replace=False, limits=limits()
     ).model_dump(mode="json")
 
 
@@ -128,7 +133,8 @@ def order_history(order_id: int):
 @jwt_required()
 @documented("Re-queue a failed order, due now", response=Order)
 def retry_order(order_id: int):
-    return service.retry_order(get_db(), current_user_id(), order_id).model_dump(mode="json")
+    order = service.retry_order(get_db(), current_user_id(), order_id, limits=limits())
+    return order.model_dump(mode="json")
 
 
 @bp.get("/<int:order_id>/requests")

@@ -15,41 +15,58 @@ from psycopg.types.json import Jsonb
 from orders import pages
 from orders.db import Database, Q
 from orders.errors import ApiError, Busy, Conflict, NotFound
+from orders.limits import NO_LIMITS, AccountLimits, ensure_order_quota
 from orders.orders import jobs
-from orders.orders.models import (
-    NewOrder,
-    Order,
-    OrderFilters,
-    OrderHistory,
-    OrderPage,
-    check_recurrence,
-)
-from orders.orders.schedule import recurrence_of
+from orders.orders.definition import SCHEDULE_FIELDS, DefinitionError, check_definition
+from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage
 from orders.pages import PageQuery
 from orders.providers.service import check_provider
 
 
 def schedule_order(
-    db: Database, user_id: int, new: NewOrder, idempotency_key: str | None
+    db: Database,
+    user_id: int,
+    new: NewOrder,
+    idempotency_key: str | None,
+    limits: AccountLimits = NO_LIMITS,
 ) -> tuple[Order, bool]:
     """Create an order and defer its first run; (order, created). A replayed key creates nothing."""
     request_hash = hashlib.sha256(new.model_dump_json().encode()).hexdigest()
+    fields = new.model_dump()
+    fields["schedule_time"] = fields["schedule_time"] or datetime.now(UTC)
+    fields, next_run_at = definition_of(fields, fields["schedule_time"], 0, limits)
+    create = (user_id, fields, next_run_at, idempotency_key, request_hash, limits)
     try:
-        return _create(db, user_id, new, idempotency_key, request_hash)
+        return _create(db, *create)
     except UniqueViolation:  # a concurrent request with the same key won the race
-        return _create(db, user_id, new, idempotency_key, request_hash)
+        return _create(db, *create)
+
+
+def definition_of(
+    fields: dict[str, Any], anchor: datetime, done: int, limits: AccountLimits
+) -> tuple[dict[str, Any], datetime]:
+    """The definition as stored and its first run, or a 422 naming the field to change."""
+    try:
+        return check_definition(fields, anchor, done, limits.policy)
+    except DefinitionError as exc:
+        detail = {"field": exc.field, "message": exc.message, "type": "value_error"}
+        raise ApiError(422, "validation_error", exc.message, [detail]) from None
 
 
 def _create(
-    db: Database, user_id: int, new: NewOrder, key: str | None, request_hash: str
+    db: Database,
+    user_id: int,
+    fields: dict[str, Any],
+    next_run_at: datetime,
+    key: str | None,
+    request_hash: str,
+    limits: AccountLimits,
 ) -> tuple[Order, bool]:
     with db.transaction(actor=f"user:{user_id}") as conn:
         if key and (replayed := _replay(conn, user_id, key, request_hash)):
             return replayed, False
-        fields = new.model_dump()
         check_provider(conn, fields["provider_id"])
-        fields["schedule_time"] = fields["schedule_time"] or datetime.now(UTC)
-        next_run_at = _first_run(fields, fields["schedule_time"])
+        ensure_order_quota(conn, user_id, limits)
         order_id = conn.execute(Q["order_reserve_id"]).fetchone()["order_id"]
         job_id = jobs.defer_execution(conn, order_id, next_run_at)
         conn.execute(
@@ -82,11 +99,6 @@ def _replay(conn, user_id: int, key: str, request_hash: str) -> Order | None:
             "this Idempotency-Key was already used with a different request body",
         )
     return _load(conn, user_id, row["order_id"])
-
-
-def _first_run(fields: dict[str, Any], anchor: datetime) -> datetime:
-    recurrence = recurrence_of(fields)
-    return recurrence.first_at_or_after(anchor) if recurrence else anchor
 
 
 def _load(conn, user_id: int | None, order_id: int, lock: bool = False) -> Order:
@@ -161,17 +173,20 @@ def order_history(
 
 
 def update_order(
-    db: Database, user_id: int, order_id: int, changes: dict[str, Any], replace: bool
+    db: Database,
+    user_id: int,
+    order_id: int,
+    changes: dict[str, Any],
+    replace: bool,
+    limits: AccountLimits = NO_LIMITS,
 ) -> Order:
-    """Change name, schedule or recurrence: the pending job is swapped in the same transaction."""
+    """Change name, schedule or recurrence: the pending job is swapped in the same transaction.
+    The merged definition passes the same checks as a new order's."""
     with db.transaction(actor=f"user:{user_id}") as conn:
         current = _load(conn, user_id, order_id, lock=True)
         _ensure_changeable(current)
-        fields = _merge(current, changes, replace)
+        fields = _redefine(current, changes, replace, limits)
         check_provider(conn, fields["provider_id"])
-        anchor = changes.get("schedule_time") or current.next_run_at
-        fields["next_run_at"] = _first_run(fields, anchor)
-        fields["schedule_time"] = changes.get("schedule_time") or current.schedule_time
         jobs.cancel_pending(conn, current.job_id)
         fields["job_id"] = jobs.defer_execution(conn, order_id, fields["next_run_at"])
         conn.execute(
@@ -190,34 +205,38 @@ def _ensure_changeable(order: Order) -> None:
 
 
 def _merge(current: Order, changes: dict[str, Any], replace: bool) -> dict[str, Any]:
-    """The order's definition after the change; PATCH clears fields the change makes moot."""
-    fields = current.model_dump() if not replace else {}
-    if not replace:
-        if changes.get("is_recurring") is False or "cron" in changes:
-            fields |= {"repeat_interval": None, "repeat_unit": None}
-        if changes.get("is_recurring") is False or {"repeat_interval", "repeat_unit"} & set(
-            changes
-        ):
-            fields |= {"cron": None, "timezone": None}
-        if changes.get("is_recurring") is False:
-            fields["max_executions"] = None
-    fields |= changes
-    try:
-        check_recurrence(fields)
-    except ValueError as exc:
-        raise ApiError(422, "validation_error", str(exc)) from None
-    _check_max_executions(fields, current.executions_count)
-    return fields
+    """The order's definition after the change; PATCH clears fields the change makes moot
+    (a new cron replaces an interval and back; one-time orders have no recurrence)."""
+    if replace:
+        return dict(changes)
+    fields = current.model_dump()
+    if changes.get("is_recurring") is False:
+        fields |= dict.fromkeys(("repeat_interval", "repeat_unit", "cron", "timezone"))
+        fields["max_executions"] = None
+    if "cron" in changes:
+        fields |= {"repeat_interval": None, "repeat_unit": None}
+    if {"repeat_interval", "repeat_unit"} & set(changes):
+        fields["cron"] = None
+    return fields | changes
 
 
-def _check_max_executions(fields: dict[str, Any], done: int) -> None:
-    if fields.get("max_executions") is not None and fields["max_executions"] <= done:
-        raise ApiError(
-            422,
-            "validation_error",
-            f"max_executions must be greater than the {done} executions already done "
-            "(cancel the order to stop it)",
-        )
+def _redefine(
+    current: Order, changes: dict[str, Any], replace: bool, limits: AccountLimits
+) -> dict[str, Any]:
+    """The checked definition after the change, with its next run. A new schedule is anchored
+    at its first run; an unchanged one keeps its anchor and is not held to a floor raised
+    since it was made."""
+    fields = _merge(current, changes, replace)
+    anchor = changes.get("schedule_time") or current.next_run_at
+    rescheduled = bool(changes.get("schedule_time")) or _schedule_changes(current, fields)
+    fields["schedule_time"] = anchor if rescheduled else current.schedule_time
+    done, limits = current.executions_count, limits if rescheduled else NO_LIMITS
+    fields, next_run_at = definition_of(fields, anchor, done, limits)
+    return fields | {"next_run_at": next_run_at}
+
+
+def _schedule_changes(current: Order, fields: dict[str, Any]) -> bool:
+    return any(getattr(current, name) != fields.get(name) for name in SCHEDULE_FIELDS)
 
 
 def cancel_order(
@@ -236,7 +255,11 @@ def cancel_order(
 
 
 def retry_order(
-    db: Database, user_id: int | None, order_id: int, actor: str | None = None
+    db: Database,
+    user_id: int | None,
+    order_id: int,
+    actor: str | None = None,
+    limits: AccountLimits = NO_LIMITS,
 ) -> Order:
     """Put a failed order back in the queue, due now, with a fresh job."""
     with db.transaction(actor=actor or f"user:{user_id}") as conn:
@@ -246,6 +269,8 @@ def retry_order(
                 f"only failed orders can be retried; this one is {current.status}",
                 "order_not_failed",
             )
+        if user_id is not None:  # a customer's retry counts against the quota again
+            ensure_order_quota(conn, user_id, limits)
         now = datetime.now(UTC)
         job_id = jobs.defer_execution(conn, order_id, now)
         conn.execute(Q["order_retry_failed"], {"order_id": order_id, "job_id": job_id, "now": now})

@@ -4,13 +4,13 @@
 -- an API change, an operator's lock) is skipped, never waited for; all stay locked until commit.
 SELECT c.job_id, c.attempts, c.priority, c.order_id, c.user_id, c.status, c.order_job_id,
        c.is_recurring, c.repeat_interval, c.repeat_unit, c.cron, c.timezone, c.max_executions,
-       c.executions_count, c.next_run_at, c.provider_id
+       c.executions_count, c.next_run_at, c.provider_id, c.schedule_time
 FROM unnest(%(levels)s::int[]) WITH ORDINALITY AS l(level, n)
 CROSS JOIN LATERAL (
     SELECT j.id AS job_id, j.attempts, j.priority, o.order_id, o.user_id, o.status::text AS status,
            o.job_id AS order_job_id, o.is_recurring, o.repeat_interval,
            o.repeat_unit::text AS repeat_unit, o.cron, o.timezone, o.max_executions,
-           o.executions_count, o.next_run_at, o.provider_id
+           o.executions_count, o.next_run_at, o.provider_id, o.schedule_time
     FROM procrastinate_jobs j
     JOIN orders o ON o.order_id = (j.args ->> 'order_id')::bigint
     WHERE j.status = 'todo' AND j.task_name = 'execute_order' AND j.priority = l.level

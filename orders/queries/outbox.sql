@@ -48,3 +48,14 @@ SELECT kind, min(created_at) AS oldest
 FROM outbox
 WHERE status = 'pending'
 GROUP BY kind;
+
+-- name: outbox_last_id
+-- The newest mail's id: mail queued after this point has a larger one.
+SELECT coalesce(max(outbox_id), 0) AS outbox_id FROM outbox;
+
+-- name: outbox_status_since
+-- What became of the mail queued after `after_id` at `now` (a primary-key range).
+SELECT status::text, count(*)::int AS n
+FROM outbox
+WHERE outbox_id > %(after_id)s AND created_at = %(now)s
+GROUP BY status;

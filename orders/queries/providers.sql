@@ -128,6 +128,7 @@ WITH picked AS (
     FROM provider_requests r
     JOIN orders o ON o.order_id = r.order_id
     JOIN providers p ON p.provider_id = r.provider_id
+    JOIN users c ON c.user_id = r.user_id AND c.deleted_at IS NULL  -- deleted accounts get none
     WHERE r.status <> 'pending' AND r.customer_outbox_id IS NULL
       AND (%(request_ids)s::bigint[] IS NULL OR r.request_id = ANY(%(request_ids)s::bigint[]))
     FOR UPDATE OF r SKIP LOCKED

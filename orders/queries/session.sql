@@ -6,6 +6,16 @@ SELECT set_config('statement_timeout', %(statement_timeout)s, true),
        set_config('idle_in_transaction_session_timeout', %(idle_timeout)s, true),
        set_config('orders.actor', %(actor)s, true)
 
+-- name: session_begin_run
+-- Start a batch of order runs: its timeouts, its actor, and a synchronous commit whatever the
+-- server's default, so that the runs are on disk before anyone can see them (and write them to
+-- the status log or send them on): a crash never leaves an effect of a run that did not happen.
+SELECT set_config('statement_timeout', %(statement_timeout)s, true),
+       set_config('lock_timeout', %(lock_timeout)s, true),
+       set_config('idle_in_transaction_session_timeout', %(idle_timeout)s, true),
+       set_config('orders.actor', %(actor)s, true),
+       set_config('synchronous_commit', 'on', true)
+
 -- name: session_set_actor
 -- Tell the audit trigger who is acting, for this transaction only.
 SELECT set_config('orders.actor', %(actor)s, true)
@@ -26,3 +36,8 @@ SELECT set_config('statement_timeout', %(statement_timeout)s, false),
        set_config('lock_timeout', %(lock_timeout)s, false),
        set_config('idle_in_transaction_session_timeout', %(idle_timeout)s, false),
        set_config('plan_cache_mode', 'force_custom_plan', false)
+
+-- name: session_set_async_commit
+-- Commit without waiting for the WAL flush. Safe where losing the commit in a server crash only
+-- means doing the work again (a webhook record lost: its lease ends and it is posted again).
+SELECT set_config('synchronous_commit', 'off', true)

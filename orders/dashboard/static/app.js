@@ -44,13 +44,25 @@ async function call(method, path, body, token = store.getItem("access")) {
   return data;
 }
 
+// One refresh at a time: the overview's parallel calls all share it (a refresh token is spent
+// once used; presenting it again later would end the session as if it had been stolen).
+let refreshing = null;
+function refreshTokens() {
+  refreshing ??= call("POST", "/auth/refresh", null, store.getItem("refresh"))
+    .then((tokens) => {
+      store.setItem("access", tokens.access_token);
+      store.setItem("refresh", tokens.refresh_token);  // refresh tokens rotate: keep the new one
+    })
+    .finally(() => { refreshing = null; });
+  return refreshing;
+}
+
 async function api(method, path, body) {
   try {
     return await call(method, path, body);
   } catch (error) {
     if (error.status !== 401 || !store.getItem("refresh")) throw error;
-    const tokens = await call("POST", "/auth/refresh", null, store.getItem("refresh"));
-    store.setItem("access", tokens.access_token);  // the access token expired: renew once
+    await refreshTokens();  // the access token expired: renew once
     return call(method, path, body);
   }
 }
@@ -188,6 +200,22 @@ function renderOverview(o, mail) {
     ["Last error", (r) => el("span", { class: "error" }, r.last_error ?? "–")]], mail.problems, "No mail problems.");
 }
 
+function renderDownstream(d) {
+  const w = d.webhooks;
+  $("webhook-summary").textContent = `${w.pending} waiting · ${w.delivering} in flight · ${w.failed} failed` +
+    (w.oldest_due_seconds > 0 ? ` · oldest due ${fmtSeconds(w.oldest_due_seconds)}` : "");
+  table($("circuits"), [["Kind", (r) => r.kind], ["Destination", (r) => r.destination],
+    ["State", (r) => el("span", { class: `badge ${r.state === "closed" ? "completed" : "failed"}` }, r.state)],
+    ["Failures in a row", (r) => r.consecutive_failures], ["Retry at", (r) => fmtTime(r.retry_at)],
+    ["Opened", (r) => r.opens], ["Last error", (r) => el("span", { class: "error" }, r.last_error ?? "–")]],
+  d.circuits, "No circuit has tripped.");
+  table($("webhook-problems"), [["Delivery", (r) => r.delivery_id], ["Customer", (r) => r.email],
+    ["Event", (r) => r.event_type], ["Order", (r) => (r.order_id ? orderLink(r.order_id) : "–")],
+    ["Status", (r) => r.status], ["Attempts", (r) => r.attempts], ["Answer", (r) => r.last_status_code ?? "–"],
+    ["Last error", (r) => el("span", { class: "error" }, r.last_error ?? "–")], ["Next", (r) => fmtTime(r.next_attempt_at)]],
+  d.problems, "No webhook problems.");
+}
+
 // ---- order page -----------------------------------------------------------------------------
 
 function renderOrder(detail) {
@@ -221,8 +249,10 @@ async function refresh() {
       renderOrder(await api("GET", `/dashboard/api/orders/${orderId()}?limit=${timelineLimit}`));
       show("order");
     } else {
-      const [overview, mail] = await Promise.all([api("GET", "/dashboard/api/overview"), api("GET", "/dashboard/mail")]);
+      const [overview, mail, downstream] = await Promise.all([api("GET", "/dashboard/api/overview"),
+        api("GET", "/dashboard/mail"), api("GET", "/dashboard/api/downstream")]);
       renderOverview(overview, mail);
+      renderDownstream(downstream);
       show("overview");
     }
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;

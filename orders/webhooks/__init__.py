@@ -1,0 +1,1 @@
+"""Webhooks: customers' endpoints, signed deliveries of order events, and their record."""
