@@ -47,7 +47,10 @@ def statements() -> dict[str, tuple[str, dict]]:
             Q["order_list_stuck"],
             {"overdue_before": now - timedelta(seconds=30), "limit": 500},
         ),
-        "prune finished jobs": (Q["job_prune_finished"], {"cutoff": now - timedelta(hours=168)}),
+        "prune finished jobs (one batch)": (
+            Q["prune_procrastinate_jobs"],
+            {"after": 0, "batch": 2000, "cutoff": now - timedelta(hours=168)},
+        ),
         "Procrastinate fetch, other queues": (FETCH_OTHER_QUEUES, {}),
     }
 

@@ -27,7 +27,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.trusted_proxies:  # client addresses (login throttling) from X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
     _attach_services(app, settings)
-    app.extensions["orders.metrics"] = make_registry(app.extensions["orders.read_db"].pool)
+    db, read_db = app.extensions["orders.db"], app.extensions["orders.read_db"]
+    app.extensions["orders.metrics"] = make_registry(db, read_db)  # folds on db, reads read_db
     _register(app)
     return app
 

@@ -48,10 +48,18 @@ def db() -> None:
 
 @db.command("migrate")
 def db_migrate() -> None:
-    """Apply Procrastinate's schema and every pending sql/NNNN_*.sql migration."""
-    from orders.migrate import migrate
+    """Apply Procrastinate's schema and every pending sql/NNNN_*.sql migration (each waits at
+    most ORDERS_MIGRATION_LOCK_TIMEOUT_SECONDS for a lock, then retries)."""
+    from orders.migrate import Locking, migrate
 
-    applied = _or_exit(lambda: migrate(_or_exit(Settings().require_database_url)))
+    settings = Settings()
+    locking = Locking(
+        lock_timeout=settings.migration_lock_timeout_seconds,
+        index_lock_timeout=settings.migration_index_lock_timeout_seconds,
+        attempts=settings.migration_attempts,
+    )
+    url = _or_exit(settings.require_database_url)
+    applied = _or_exit(lambda: migrate(url, locking=locking))
     click.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
 
 

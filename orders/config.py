@@ -151,6 +151,31 @@ class Settings(BaseSettings):
     circuit_failure_threshold: int = Field(5, alias="ORDERS_CIRCUIT_FAILURE_THRESHOLD", ge=1)
     circuit_cooldown_seconds: float = Field(60.0, alias="ORDERS_CIRCUIT_COOLDOWN_SECONDS", gt=0)
 
+    # History retention (0 = keep forever), pruning, status-log pages, migrations, worker health.
+    audit_retention_days: int = Field(400, alias="ORDERS_AUDIT_RETENTION_DAYS", ge=0)
+    execution_retention_days: int = Field(90, alias="ORDERS_EXECUTION_RETENTION_DAYS", ge=0)
+    job_error_retention_days: int = Field(90, alias="ORDERS_JOB_ERROR_RETENTION_DAYS", ge=0)
+    outbox_retention_days: int = Field(30, alias="ORDERS_OUTBOX_RETENTION_DAYS", ge=0)
+    provider_request_retention_days: int = Field(
+        400, alias="ORDERS_PROVIDER_REQUEST_RETENTION_DAYS", ge=0
+    )
+    provider_digest_retention_days: int = Field(
+        400, alias="ORDERS_PROVIDER_DIGEST_RETENTION_DAYS", ge=0
+    )
+    prune_cron: str = Field("*/10 * * * *", alias="ORDERS_PRUNE_CRON")
+    prune_batch: int = Field(2000, alias="ORDERS_PRUNE_BATCH", ge=1, le=100_000)
+    prune_max_batches: int = Field(50, alias="ORDERS_PRUNE_MAX_BATCHES", ge=1)
+    status_log_page_lines: int = Field(5000, alias="ORDERS_STATUS_LOG_PAGE_LINES", ge=1)
+    status_log_max_pages: int = Field(20, alias="ORDERS_STATUS_LOG_MAX_PAGES", ge=1)
+    migration_lock_timeout_seconds: float = Field(
+        5.0, alias="ORDERS_MIGRATION_LOCK_TIMEOUT_SECONDS", gt=0
+    )
+    migration_index_lock_timeout_seconds: float = Field(
+        600.0, alias="ORDERS_MIGRATION_INDEX_LOCK_TIMEOUT_SECONDS", gt=0
+    )
+    migration_attempts: int = Field(20, alias="ORDERS_MIGRATION_ATTEMPTS", ge=1)
+    worker_health_host: str = Field("127.0.0.1", alias="ORDERS_WORKER_HEALTH_HOST")
+
     @model_validator(mode="after")
     def _defaults_and_deprecations(self) -> Settings:
         defaults = TEST_LIMITS if self.env == "test" else LIMITS

@@ -47,7 +47,10 @@ def readyz():
 
 
 @bp.get("/metrics")
-@documented("Prometheus metrics (text format), read from the database", auth=False)
+@documented(
+    "Prometheus metrics (text format), read from the database; bearer ORDERS_METRICS_TOKEN",
+    auth=False,
+)
 def metrics():
     _check_metrics_token()
     body = generate_latest(current_app.extensions["orders.metrics"])
@@ -55,10 +58,17 @@ def metrics():
 
 
 def _check_metrics_token() -> None:
-    """With ORDERS_METRICS_TOKEN set, scrapers must send it as a bearer token."""
-    token = get_settings().metrics_token
-    if token is None:
+    """Scrapers send ORDERS_METRICS_TOKEN as a bearer token. Outside dev/test, /metrics
+    without a configured token answers 401 (the API still starts: serving orders does not
+    depend on monitoring, and Prometheus shows the 401 on its targets page)."""
+    settings = get_settings()
+    token = settings.metrics_token or None  # an empty value (compose, .env) is no token
+    if token is None and settings.env in ("dev", "test"):
         return
+    if token is None:
+        raise ApiError(
+            401, "unauthorized", "set ORDERS_METRICS_TOKEN to scrape /metrics outside dev/test"
+        )
     sent = request.headers.get("Authorization", "").removeprefix("Bearer ")
     if not hmac.compare_digest(sent.encode(), token.encode()):
         raise ApiError(401, "unauthorized", "a valid metrics token is required")

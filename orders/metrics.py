@@ -1,8 +1,11 @@
 """Prometheus metrics read from the database at scrape time.
 
-Every figure comes from the tables and views operators query, so any API process answers for
-the whole system (all workers on all hosts) and a restart loses nothing. Per-process figures of
-a worker (its job durations, its heartbeat) are on the worker's own port (tasks/health.py).
+Every figure comes from the database, so any API process answers for the whole system (all
+workers on all hosts) and a restart loses nothing. A scrape does bounded work at any history
+size: counters and histograms come from rollups kept by triggers (orders.rollups), gauges from
+indexed ranges of current work (due orders, waiting and running jobs). Counters never go
+backwards when history is pruned. Per-process figures of a worker (its job durations, its
+heartbeat) are on the worker's own port (tasks/health.py).
 """
 
 from __future__ import annotations
@@ -17,28 +20,54 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from psycopg_pool import ConnectionPool
 
-from orders.db import Q
+from orders import rollups
+from orders.db import Database, Q
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+COUNTERS = {
+    "job_failed_attempts": (
+        "orders_job_failed_attempts",
+        "Failed job attempts (retried or final).",
+    ),
+    "stuck_recoveries": (
+        "orders_stuck_recoveries",
+        "Stuck orders re-queued by recover_stuck_orders.",
+    ),
+    "emails_sent": ("orders_emails_sent", "Mails delivered to the SMTP server."),
+    "emails_failed": ("orders_emails_failed", "Mails given up after their last attempt."),
+}
+HISTOGRAMS = {
+    "run_duration": (
+        "orders_execution_duration_seconds",
+        "Run duration of orders (start to finish).",
+    ),
+    "run_lateness": (
+        "orders_execution_lateness_seconds",
+        "How late runs started after their scheduled time.",
+    ),
+}
+SERIES = ["orders", "outbox", "runs", *COUNTERS, *HISTOGRAMS]
 
 
 class DatabaseCollector:
-    """One scrape = a handful of aggregate queries on one pooled connection."""
+    """One scrape = one fold (on the primary) and a handful of bounded queries on one pooled
+    connection (of the replica, if one is configured)."""
 
-    def __init__(self, pool: ConnectionPool):
-        self.pool = pool
+    def __init__(self, db: Database, read_db: Database | None = None):
+        self.db, self.read_db = db, read_db or db
 
     def collect(self) -> Iterator[Metric]:
-        with self.pool.connection() as conn:
-            yield _by_status(conn.execute(Q["order_count_by_status"]).fetchall())
+        rollups.fold(self.db)
+        with self.read_db.read() as conn:
+            rollup = rollups.current(conn, SERIES)
+            yield _by_status(rollups.status_counts(rollup["orders"]))
             yield _jobs(conn.execute(Q["queue_depth_list"]).fetchall())
             yield from _lateness(conn.execute(Q["order_lateness_now"]).fetchone())
             yield from _workers(conn.execute(Q["worker_summary"]).fetchone())
-            yield from _counters(conn.execute(Q["metrics_counters"]).fetchone())
-            rows = conn.execute(Q["metrics_execution_buckets"], {"bounds": list(BUCKETS)})
-            yield from _histograms(rows.fetchall())
+            yield from _counters(rollup)
+            yield from _mail_and_log(rollup["outbox"], conn.execute(Q["status_log_lag"]).fetchone())
+            yield from _histograms(rollup)
             yield from _circuits(conn.execute(Q["circuit_counts"]).fetchall())
             now = {"now": datetime.now(UTC)}
             yield from _webhooks(conn.execute(Q["webhook_summary"], now).fetchone())
@@ -53,7 +82,9 @@ def _by_status(rows: list[dict]) -> Metric:
 
 def _jobs(rows: list[dict]) -> Metric:
     family = GaugeMetricFamily(
-        "orders_jobs", "Procrastinate jobs per queue and status.", labels=["queue", "status"]
+        "orders_jobs",
+        "Procrastinate jobs waiting (todo) and running (doing), per queue.",
+        labels=["queue", "status"],
     )
     for row in rows:
         family.add_metric([row["queue_name"], row["status"]], row["n"])
@@ -83,49 +114,34 @@ def _workers(row: dict) -> Iterator[Metric]:
     )
 
 
-COUNTERS = {
-    "retries": ("orders_job_failed_attempts", "Failed job attempts (each one retried or final)."),
-    "recoveries": ("orders_stuck_recoveries", "Stuck orders re-queued by recover_stuck_orders."),
-    "emails_sent": ("orders_emails_sent", "Mails delivered to the SMTP server."),
-    "emails_failed": ("orders_emails_failed", "Mails given up after their last attempt."),
-}
-
-
-def _counters(row: dict) -> Iterator[Metric]:
-    for column, (name, doc) in COUNTERS.items():
-        yield CounterMetricFamily(name, doc, value=row[column])
-    yield GaugeMetricFamily(
-        "orders_emails_pending", "Mails waiting to be sent.", row["emails_pending"]
+def _counters(rollup: dict[str, dict[str, dict]]) -> Iterator[Metric]:
+    for series, (name, doc) in COUNTERS.items():
+        yield CounterMetricFamily(name, doc, value=sum(r["n"] for r in rollup[series].values()))
+    runs = CounterMetricFamily(
+        "orders_executions", "Runs of orders recorded, per outcome.", labels=["outcome"]
     )
+    for outcome in ("succeeded", "failed"):
+        row = rollup["runs"].get(outcome)
+        runs.add_metric([outcome], row["n"] if row else 0)
+    yield runs
+
+
+def _mail_and_log(outbox: dict[str, dict], log_row: dict) -> Iterator[Metric]:
+    pending = sum(row["n"] for label, row in outbox.items() if label.endswith("/pending"))
+    yield GaugeMetricFamily("orders_emails_pending", "Mails waiting to be sent.", pending)
     yield GaugeMetricFamily(
         "orders_status_log_lag_seconds",
         "Seconds since a worker last advanced the status log (about 1 while workers run).",
-        value=row["status_log_lag"],
+        value=log_row["lag"],
     )
 
 
-def _histograms(rows: list[dict]) -> Iterator[Metric]:
-    for metric, doc in (
-        ("duration", "Run duration of orders (start to finish)."),
-        ("lateness", "How late runs started after their scheduled time."),
-    ):
-        counts = {r["bucket"]: (r["n"], r["total"]) for r in rows if r["metric"] == metric}
+def _histograms(rollup: dict[str, dict[str, dict]]) -> Iterator[Metric]:
+    for series, (name, doc) in HISTOGRAMS.items():
+        histogram = rollups.Histogram.of(rollup[series], BUCKETS)
         yield HistogramMetricFamily(
-            f"orders_execution_{metric}_seconds",
-            doc,
-            buckets=_cumulative(counts),
-            sum_value=sum(total for _, total in counts.values()),
+            name, doc, buckets=histogram.cumulative(), sum_value=histogram.total
         )
-
-
-def _cumulative(counts: dict[int, tuple[int, float]]) -> list[tuple[str, int]]:
-    """width_bucket counts (bucket i: below bound i+1) as Prometheus cumulative `le` buckets."""
-    buckets, running = [], 0
-    for i, bound in enumerate(BUCKETS):
-        running += counts.get(i, (0, 0.0))[0]
-        buckets.append((str(bound), running))
-    running += counts.get(len(BUCKETS), (0, 0.0))[0]
-    return [*buckets, ("+Inf", running)]
 
 
 def _circuits(rows: list[dict]) -> Iterator[Metric]:
@@ -162,7 +178,7 @@ def _webhooks(row: dict) -> Iterator[Metric]:
     )
 
 
-def make_registry(pool: ConnectionPool) -> CollectorRegistry:
+def make_registry(db: Database, read_db: Database | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(pool))
+    registry.register(DatabaseCollector(db, read_db))
     return registry

@@ -66,11 +66,11 @@ def _cell(value) -> str:
 @click.command()
 @click.option("--hours", default=1.0, show_default=True, help="Window for run counts and lateness.")
 def stats(hours: float) -> None:
-    """Orders per status, queue depth, failures, lateness and live workers."""
-    from orders.dashboard.service import overview
+    """Orders per status, queue depth, failures, lateness, live workers and history sizes."""
+    from orders.dashboard.service import overview, table_sizes
 
     with services() as (db, _):
-        o = overview(db, datetime.now(UTC), hours)
+        o, sizes = overview(db, datetime.now(UTC), hours), table_sizes(db)
     click.echo(table([s.model_dump() for s in o.orders], ["status", "n"]) + "\n")
     click.echo(table([q.model_dump() for q in o.queues]) + "\n")
     late = o.lateness
@@ -78,8 +78,26 @@ def stats(hours: float) -> None:
         f"overdue {late.overdue} · stuck {late.stuck} · most overdue {late.max_lateness:.1f} s\n"
         f"last {hours:g} h: {late.runs} runs, {late.failed} failed, lateness p50 "
         f"{late.p50:.3f} s, p95 {late.p95:.3f} s, max {late.max:.3f} s\n"
-        f"failed orders {len(o.failed)} · live workers {len(o.workers)}"
+        f"failed orders {len(o.failed)} · live workers {len(o.workers)}\n"
     )
+    click.echo(table([_size_row(s) for s in sizes]))
+
+
+def _size_row(size) -> dict:
+    """A history table's estimated rows and its size on disk, for people."""
+    return {
+        "table": size.table_name,
+        "rows (estimate)": size.rows_estimate,
+        "size": _bytes(size.bytes),
+    }
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
 
 
 @click.group("orders")
@@ -107,15 +125,20 @@ def orders_list(**filters) -> None:
 
 @orders_group.command("show")
 @click.argument("order_id", type=int)
-def orders_show(order_id: int) -> None:
-    """One order's fields and its full timeline (audit, jobs, runs, errors)."""
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--cursor", help="Page on: the cursor printed under the previous page.")
+def orders_show(order_id: int, limit: int, cursor: str | None) -> None:
+    """One order's fields and its timeline (audit, jobs, runs, errors), newest first."""
     from orders.dashboard.service import order_detail
+    from orders.pages import PageQuery
 
     with services() as (db, _):
-        detail = order_detail(db, order_id)
+        detail = order_detail(db, order_id, PageQuery(limit=limit, cursor=cursor))
     fields = detail.order.model_dump(exclude={"payload"})
     click.echo(tabulate([[k, _cell(v)] for k, v in fields.items()], tablefmt="plain") + "\n")
-    click.echo(table([t.model_dump() for t in detail.timeline]))
+    click.echo(table([t.model_dump(exclude={"entry_id"}) for t in detail.timeline]))
+    if detail.next_cursor:
+        click.echo(f"\nolder: orders orders show {order_id} --cursor {detail.next_cursor}")
 
 
 @click.command()
@@ -160,19 +183,22 @@ def requeue_failed(yes: bool) -> None:
 
 @click.command()
 @click.option(
-    "--retention-hours", type=click.IntRange(min=1), help="Default: ORDERS_JOB_RETENTION_HOURS."
+    "--retention-hours",
+    type=click.IntRange(min=1),
+    help="Finished jobs only; default: ORDERS_JOB_RETENTION_HOURS.",
 )
 def prune(retention_hours: int | None) -> None:
-    """Delete finished jobs past retention, expired sessions, stale login counters."""
-    from orders.dashboard.service import prune as prune_now
+    """Delete history past its retention now (as the prune_history task does), expired
+    revoked tokens and stale login counters."""
+    from orders.dashboard.service import prune_now
+    from orders.retention import Retention
 
     with services() as (db, settings):
-        counts = prune_now(
-            db,
-            datetime.now(UTC),
-            retention_hours or settings.job_retention_hours,
-            timedelta(seconds=settings.login_window_seconds),
-        )
+        retention = Retention.from_settings(settings)
+        if retention_hours:
+            retention.keep["procrastinate_jobs"] = timedelta(hours=retention_hours)
+        window = timedelta(seconds=settings.login_window_seconds)
+        counts = prune_now(db, datetime.now(UTC), retention, window)
     click.echo(", ".join(f"{n} {what}" for what, n in counts.items()) + " deleted")
 
 

@@ -60,7 +60,7 @@ class Control:
         queues: list[str],
         wake_orders: Callable[[], None] | None,
         wake_queues: Callable[[], None],
-        on_beat: Callable[[], None],
+        on_beat: Callable[..., None],  # on_beat(registered=True)
         connect_kwargs: dict[str, Any] | None = None,
     ):
         self.url, self.timing, self.name = url, timing, name
@@ -135,6 +135,7 @@ class Control:
         if row is None:
             return  # a slow statement: the health endpoint shows the heartbeat's age
         if not row["registered"]:
+            self.on_beat(False)  # /healthz says so until a new registration beats
             raise WorkerGone(f"worker {worker_id} was unregistered (stalled too long?)")
         self.on_beat()
 

@@ -6,13 +6,16 @@ frozen workers are retried by every worker's control loop each second: tasks/con
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from psycopg.rows import dict_row
 
 from orders.config import Settings
 from orders.db import Q
+from orders.retention import Retention, prune
 from tasks.app import app
 from tasks.orders import execute_order
 
@@ -54,15 +57,39 @@ async def _requeue(conn, cur, order: dict, now: datetime) -> None:
     log.warning("order %s re-deferred as job %s (%s)", order["order_id"], job_id, reason)
 
 
-@app.periodic(cron="7 * * * *")
+@app.periodic(cron=settings.prune_cron)
+@app.task(queue="maintenance", name="prune_history")
+async def prune_history(timestamp: int) -> dict[str, int]:
+    """Delete history past its retention, in bounded batches (orders.retention)."""
+    now = datetime.fromtimestamp(timestamp, UTC)
+    deleted = await asyncio.to_thread(_prune, Retention.from_settings(settings), now)
+    log.info("pruned history: %s", deleted)
+    return deleted
+
+
+def _prune(retention: Retention, now: datetime) -> dict[str, int]:
+    url = settings.require_database_url()
+    keepalives = settings.keepalives().connect_kwargs()
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row, **keepalives) as conn:
+        return prune(conn, retention, now)
+
+
 @app.task(queue="maintenance", name="prune_finished_jobs")
 async def prune_finished_jobs(timestamp: int) -> int:
-    """Delete finished Procrastinate jobs after the retention period (orders keep history)."""
-    cutoff = datetime.fromtimestamp(timestamp, UTC) - timedelta(hours=settings.job_retention_hours)
+    """Kept for workers of the previous release, which still defer it (expand/contract)."""
+    retention = Retention.from_settings(settings)
+    only_jobs = Retention({"procrastinate_jobs": retention.keep["procrastinate_jobs"]})
+    now = datetime.fromtimestamp(timestamp, UTC)
+    return (await asyncio.to_thread(_prune, only_jobs, now))["procrastinate_jobs"]
+
+
+@app.periodic(cron="* * * * * */10")
+@app.task(queue="maintenance", name="fold_rollups")
+async def fold_rollups(timestamp: int) -> int:
+    """Fold metric deltas into the rollups, so they stay small when nobody reads them."""
     async with app.connector.pool.connection() as conn:
-        cursor = await conn.execute(Q["job_prune_finished"], {"cutoff": cutoff})
-    log.info("pruned %d finished jobs", cursor.rowcount)
-    return cursor.rowcount
+        cursor = await conn.execute(Q["rollup_fold"])
+        return (await cursor.fetchone())[0]
 
 
 @app.periodic(cron="17 * * * *")

@@ -20,6 +20,7 @@ import psycopg
 from procrastinate import App, exceptions, utils, worker
 
 from orders.db import Q
+from tasks.control import WorkerGone
 
 log = logging.getLogger(__name__)
 DATABASE_ERRORS = (exceptions.ConnectorException, psycopg.Error, OSError)
@@ -39,6 +40,8 @@ class Supervisor:
                 await self._open_and_work()
             except DATABASE_ERRORS as exc:
                 log.error("worker lost the database: %s", exc)
+            except WorkerGone as exc:  # taken for dead by its peers: a new registration
+                log.error("%s; starting over", exc)
             await self._close()  # a fresh pool next time, not one stuck in reconnect backoff
             if not self.stopping.is_set():
                 await self._wait_for_database()

@@ -20,7 +20,7 @@ from procrastinate import exceptions, worker
 
 from orders.config import Settings
 from orders.db import Q
-from orders.status_log import Writer
+from orders.status_log import Paging, Writer
 from tasks.app import ORDERS_QUEUE, QUEUES, app, size_pool
 from tasks.control import Control, Timing
 from tasks.executor import Executor
@@ -161,8 +161,11 @@ def run_worker(
     size_pool(concurrency)
     health = WorkerHealth(stale_after=settings.stalled_after_seconds)
     if settings.worker_health_port:
-        serve(health, settings.worker_health_port)
-    status_log = Writer(settings.database_url, settings.log_file, settings.status_log_seconds)
+        serve(health, settings.worker_health_port, settings.worker_health_host)
+    paging = Paging(settings.status_log_page_lines, settings.status_log_max_pages)
+    status_log = Writer(
+        settings.database_url, settings.log_file, settings.status_log_seconds, paging
+    )
     run_orders, other_queues = split_queues(queues)
     executor = _executor(settings, name, health) if run_orders else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -146,3 +147,82 @@ def test_real_worker_serves_health_and_job_durations(client, alice, workers, dat
     key = (("outcome", "succeeded"), ("task", "recover_stuck_orders"))  # a Procrastinate task
     assert m[("orders_worker_job_duration_seconds_count", key)] >= 1
     assert ("orders_worker_heartbeat_age_seconds", ()) in m
+
+
+def test_an_idle_client_does_not_block_healthz():
+    """A client that connects and sends nothing (or half a request) holds one thread until
+    its timeout, never the probe."""
+    health = WorkerHealth(stale_after=30)
+    server = serve(health, free_port())
+    try:
+        host, port = server.server_address[:2]
+        idle = socket.create_connection((host, port))
+        half = socket.create_connection((host, port))
+        half.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        started = time.monotonic()
+        status, body = get(f"http://{host}:{port}/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        assert time.monotonic() - started < 2
+        idle.settimeout(30)
+        assert idle.recv(1) == b""  # the server hung up on the idle client
+        idle.close()
+        half.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_worker_health_binds_to_loopback_unless_told():
+    health = WorkerHealth(stale_after=30)
+    server = serve(health, free_port())
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_unregistered_is_unhealthy_until_the_next_registration_beats():
+    health = WorkerHealth(stale_after=30)
+    server = serve(health, free_port())
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/healthz"
+        health.beat(registered=False)
+        status, body = get(url)
+        assert status == 503 and json.loads(body)["status"] == "unregistered"
+        health.beat()
+        assert get(url)[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_worker_whose_registration_is_gone_starts_over(workers, database_url, db):
+    """Peers delete the row of a worker they take for dead (and retry its jobs): the worker
+    notices (at its next heartbeat, which also flips /healthz to 503 "unregistered", or at its
+    next fetch), registers again and is healthy again."""
+    port = free_port()
+    workers.start("w1", ORDERS_WORKER_HEALTH_PORT=str(port))
+    up = "SELECT worker_id AS id FROM worker_processes"  # registered, control loop running
+    [first] = wait_until(database_url, up, bool, timeout=60)
+
+    db.execute("DELETE FROM procrastinate_workers")
+
+    wait_until(
+        database_url,
+        up.replace("processes", "processes WHERE worker_id <> %(id)s"),
+        bool,
+        timeout=60,
+        params=first,
+    )
+    deadline = time.monotonic() + 30
+    while (answer := _probe(f"http://127.0.0.1:{port}/healthz"))[0] != 200:
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.2)
+
+
+def _probe(url: str) -> tuple[int, str]:
+    try:
+        return get(url)
+    except OSError:  # not listening yet
+        return 0, ""

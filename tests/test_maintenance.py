@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from orders.db import Q
+from orders.retention import Retention, prune
 from tests.helpers import in_
 
 
@@ -19,13 +20,11 @@ def test_prune_deletes_old_finished_jobs_only(client, db, alice):
     db.execute("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", (old["job_id"],))
     db.execute("UPDATE procrastinate_events SET at = now() - interval '10 days'")
 
-    deleted = db.execute(
-        Q["job_prune_finished"], {"cutoff": datetime.now(UTC) - timedelta(days=7)}
-    ).rowcount
+    deleted = prune(db, Retention({"procrastinate_jobs": timedelta(days=7)}), datetime.now(UTC))
 
     remaining = [r["id"] for r in db.execute("SELECT id FROM procrastinate_jobs")]
     orders = db.execute("SELECT order_id, job_id FROM orders ORDER BY order_id").fetchall()
-    assert deleted == 1 and remaining == [live["job_id"]]
+    assert deleted["procrastinate_jobs"] == 1 and remaining == [live["job_id"]]
     assert orders == [  # an order keeps naming its last job after the job is gone
         {"order_id": old["order_id"], "job_id": old["job_id"]},
         {"order_id": live["order_id"], "job_id": live["job_id"]},

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from orders.migrate import SQL_DIR, MigrationError, migrate, procrastinate_migrations
+from orders.migrate import SQL_DIR, Locking, MigrationError, migrate, procrastinate_migrations
+from orders.sqlsplit import split_statements
 
 
 @pytest.fixture
@@ -103,3 +105,111 @@ def test_tables_are_commented_for_operators(db):
     ).fetchall()
 
     assert rows == []
+
+
+def copy_with(tmp_path, **files: str):
+    """The shipped migrations plus some of a newer release."""
+    folder = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, folder)
+    for name, text in files.items():
+        (folder / name.replace("__", ".")).write_text(text)
+    return folder
+
+
+def test_split_statements_respects_quotes_comments_and_bodies():
+    text = """-- header; with a semicolon
+    COMMENT ON TABLE t IS 'a; b';  /* c; d */
+    CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$;
+    SELECT "odd;name" FROM t"""
+
+    assert [s.split()[0] for s in split_statements(text)] == ["COMMENT", "CREATE", "SELECT"]
+
+
+def test_concurrent_file_runs_outside_a_transaction(empty_url, tmp_path):
+    folder = copy_with(
+        tmp_path,
+        **{
+            "9990_t.sql": "CREATE TABLE t (x int);",
+            "9991_t_x__concurrent.sql": "-- an index, built without blocking writes\n"
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_x_idx ON t (x);\n"
+            "COMMENT ON INDEX t_x_idx IS 'why; it exists';",
+        },
+    )
+
+    applied = migrate(empty_url, folder)
+
+    assert applied[-2:] == ["9990_t.sql", "9991_t_x.concurrent.sql"]
+    with psycopg.connect(empty_url) as conn:
+        valid = conn.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_x_idx'::regclass"
+        ).fetchone()
+    assert valid == (True,)
+
+
+def test_a_failed_concurrent_build_is_dropped_and_rebuilt(empty_url, tmp_path):
+    """A unique index over duplicates fails and stays INVALID; once the data is fixed, the
+    next run drops it and builds it again."""
+    folder = copy_with(
+        tmp_path,
+        **{
+            "9990_t.sql": "CREATE TABLE t (x int); INSERT INTO t VALUES (1), (1);",
+            "9991_t_x__concurrent.sql": "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "
+            "t_x_key ON t (x);",
+        },
+    )
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        migrate(empty_url, folder)
+    with psycopg.connect(empty_url, autocommit=True) as conn:
+        index = "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_x_key'::regclass"
+        assert conn.execute(index).fetchone() == (False,)
+        conn.execute("DELETE FROM t WHERE ctid = (SELECT max(ctid) FROM t)")
+
+        assert migrate(empty_url, folder) == ["9991_t_x.concurrent.sql"]
+        assert conn.execute(index).fetchone() == (True,)
+
+
+def test_a_concurrent_file_may_only_hold_statements_safe_to_rerun(empty_url, tmp_path):
+    folder = copy_with(tmp_path, **{"9991_bad__concurrent.sql": "CREATE TABLE oops (x int);"})
+
+    with pytest.raises(MigrationError, match="safe to run again"):
+        migrate(empty_url, folder)
+
+
+def test_a_migration_waits_for_locks_briefly_and_retries(empty_url, tmp_path):
+    """While a long transaction holds a table, the ALTER gives up after lock_timeout and
+    retries, so writers queued behind it wait at most that long, never the blocker's time."""
+    migrate(empty_url)
+    folder = copy_with(tmp_path, **{"9990_note.sql": "ALTER TABLE orders ADD COLUMN note text;"})
+    locking = Locking(lock_timeout=0.2, attempts=100, backoff=0.05)
+    result: list = []
+    with (
+        psycopg.connect(empty_url) as blocker,
+        psycopg.connect(empty_url, autocommit=True) as writer,
+    ):
+        blocker.execute("SELECT count(*) FROM orders")  # holds ACCESS SHARE until commit
+        thread = threading.Thread(target=lambda: result.append(migrate(empty_url, folder, locking)))
+        thread.start()
+        waits = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # writers keep going while the ALTER waits
+            started = time.monotonic()
+            writer.execute(
+                "INSERT INTO login_failures VALUES ('account', %s, 1, now())", (str(started),)
+            )
+            writer.execute("SELECT count(*) FROM orders")
+            waits.append(time.monotonic() - started)
+        blocker.commit()
+        thread.join(timeout=60)
+
+    assert result == [["9990_note.sql"]]
+    assert max(waits) < 1.5, max(waits)  # bounded by lock_timeout (+ a loaded machine)
+
+
+def test_a_migration_that_never_gets_its_locks_says_why(empty_url, tmp_path):
+    migrate(empty_url)
+    folder = copy_with(tmp_path, **{"9990_note.sql": "ALTER TABLE orders ADD COLUMN note text;"})
+    with psycopg.connect(empty_url) as blocker:
+        blocker.execute("SELECT count(*) FROM orders")
+
+        with pytest.raises(MigrationError, match="could not get its locks in 3 attempts"):
+            migrate(empty_url, folder, Locking(lock_timeout=0.1, attempts=3, backoff=0.01))

@@ -50,7 +50,7 @@ def test_stats_shows_statuses_queues_and_lateness(cli, client, alice, db):
     create(client, alice)
     fail(db, create(client, alice))
 
-    statuses, queues, summary = cli("stats").strip().split("\n\n")
+    statuses, queues, summary, sizes = cli("stats").strip().split("\n\n")
     counts = dict(line.split() for line in statuses.splitlines()[2:])
     assert counts == {
         "scheduled": "1",
@@ -59,11 +59,11 @@ def test_stats_shows_statuses_queues_and_lateness(cli, client, alice, db):
         "failed": "1",
         "cancelled": "0",
     }
-    assert [line.split()[:3] for line in queues.splitlines()[2:]] == [
-        ["orders", "failed", "1"],
-        ["orders", "todo", "1"],
-    ]
+    assert [line.split()[:3] for line in queues.splitlines()[2:]] == [["orders", "todo", "1"]]
     assert "overdue 0 · stuck 0" in summary and "failed orders 1 · live workers 0" in summary
+    tables = [line.split()[0] for line in sizes.splitlines()[2:]]
+    assert tables[:3] == ["order_events", "order_executions", "job_errors"]
+    assert "rows (estimate)" in sizes
 
 
 def test_list_filters_and_show_timeline(cli, client, alice, bob, db):
@@ -84,7 +84,15 @@ def test_list_filters_and_show_timeline(cli, client, alice, bob, db):
 
     out = cli("orders", "show", str(soap))
     assert "order_name" in out and "soap" in out
-    assert "audit" in out and "job" in out and "deferred" in out
+    assert "audit" in out and "job" in out and "deferred" in out and "older:" not in out
+    events, page = [], cli("orders", "show", str(soap), "--limit", "1")  # newest first
+    while True:
+        events.append(page.split("\n\n")[1].splitlines()[2].split()[3])
+        if "older:" not in page:
+            break
+        cursor = page.rsplit("--cursor ", 1)[1].strip()
+        page = cli("orders", "show", str(soap), "--limit", "1", "--cursor", cursor)
+    assert events == ["scheduled", "created", "deferred"]  # the job is scheduled in an hour
     assert "Error: order not found" in cli("orders", "show", "999", code=1)
 
 
@@ -135,7 +143,7 @@ def test_prune_deletes_expired_sessions(cli, alice, db):
         (alice.user_id,),
     )
     out = cli("prune", "--retention-hours", "1")
-    assert "0 finished jobs, 1 expired sessions, 0 login counters deleted" in out
+    assert "0 procrastinate_jobs" in out and "1 expired sessions, 0 login counters" in out
     assert db.execute("SELECT count(*) AS n FROM sessions").fetchone()["n"] == 1  # alice's login
 
 

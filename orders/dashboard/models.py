@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from orders.orders.models import Order
 
@@ -13,7 +13,7 @@ class MailCount(BaseModel):
     kind: str
     status: str
     count: int
-    oldest: datetime
+    oldest: datetime | None = Field(description="pending mail: when the oldest was queued")
 
 
 class MailProblem(BaseModel):
@@ -130,6 +130,7 @@ class Overview(BaseModel):
 class TimelineEntry(BaseModel):
     at: datetime
     source: str
+    entry_id: int = Field(description="the row's id in its source (event, execution, error)")
     event: str
     from_status: str | None
     to_status: str | None
@@ -140,7 +141,16 @@ class TimelineEntry(BaseModel):
 
 class OrderDetail(BaseModel):
     order: Order
-    timeline: list[TimelineEntry]
+    timeline: list[TimelineEntry] = Field(description="newest first")
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the next (older) entries; null at the end"
+    )
+
+
+class TableSize(BaseModel):
+    table_name: str
+    rows_estimate: int = Field(description="from the planner's statistics, not a count")
+    bytes: int
 
 
 class WebhookSummary(BaseModel):

@@ -14,6 +14,7 @@ from orders.dashboard.models import Downstream, MailDashboard, OrderDetail, Over
 from orders.http import current_user_id, get_db, get_read_db, parse_query
 from orders.openapi import documented
 from orders.orders.models import Order
+from orders.pages import PageQuery
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", static_folder="static")
 
@@ -48,14 +49,20 @@ def page(order_id: int | None = None):
 )
 def overview():
     hours = parse_query(OverviewQuery).hours
-    return service.overview(get_read_db(), datetime.now(UTC), hours).model_dump(mode="json")
+    overview = service.overview(get_read_db(), datetime.now(UTC), hours, primary=get_db())
+    return overview.model_dump(mode="json")
 
 
 @bp.get("/api/orders/<int:order_id>")
 @role_required("admin")
-@documented("Any order with its full timeline (audit, jobs, runs, errors)", response=OrderDetail)
+@documented(
+    "Any order with a page of its timeline (audit, jobs, runs, errors), newest first",
+    query=PageQuery,
+    response=OrderDetail,
+)
 def order_detail(order_id: int):
-    return service.order_detail(get_db(), order_id).model_dump(mode="json")
+    detail = service.order_detail(get_db(), order_id, parse_query(PageQuery))
+    return detail.model_dump(mode="json")
 
 
 @bp.post("/api/orders/<int:order_id>/retry")
@@ -76,7 +83,7 @@ def cancel(order_id: int):
 @role_required("admin")
 @documented("Outgoing mail: counts per status, failures with errors", response=MailDashboard)
 def mail():
-    return service.mail_dashboard(get_read_db()).model_dump(mode="json")
+    return service.mail_dashboard(get_read_db(), primary=get_db()).model_dump(mode="json")
 
 
 @bp.get("/api/downstream")

@@ -1,14 +1,16 @@
 """What operators look at and do, shared by the dashboard and the `orders` CLI.
 
-Read-only queries go straight to the views operators also use in psql; actions reuse the order
+Every read is bounded at any history size: counts come from rollups (orders.rollups), lists
+have a LIMIT and walk an index, the timeline is keyset-paginated. Actions reuse the order
 services with no owner (an operator may act on any order) and an `actor` for the audit trail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from orders import pages, rollups
 from orders.dashboard.models import (
     Downstream,
     FailedOrder,
@@ -17,22 +19,60 @@ from orders.dashboard.models import (
     MailDashboard,
     OrderDetail,
     Overview,
+    TableSize,
 )
 from orders.db import Database, Q
 from orders.errors import ApiError
+from orders.metrics import BUCKETS
 from orders.orders import service as orders
 from orders.orders.models import Order
+from orders.pages import PageQuery
+from orders.retention import Retention, prune
 
 PROBLEMS_SHOWN = 50
 LIST_LIMIT = 50
+ATTEMPTS_SHOWN = 50
+MAIL_STATUSES = ("pending", "sent", "failed")
+TIMELINE_JOBS = 50  # the timeline shows the Procrastinate events of the order's latest jobs
+HISTORY_TABLES = [
+    "order_events",
+    "order_executions",
+    "job_errors",
+    "procrastinate_jobs",
+    "procrastinate_events",
+    "outbox",
+    "provider_requests",
+    "provider_digests",
+    "orders",
+]
+TIMELINE_SOURCES = {"audit", "execution", "job", "job_error"}
+TIMELINE_START = {
+    "before_at": datetime.max.replace(tzinfo=UTC),
+    "before_source": "~",  # sorts after every source name
+    "before_id": 2**63 - 1,
+}
 
 
-def mail_dashboard(db: Database) -> MailDashboard:
-    """Mail per kind and status, and the latest failed or retrying mail with its error."""
+def mail_dashboard(db: Database, primary: Database | None = None) -> MailDashboard:
+    """Mail per kind and status (rollup), the oldest waiting, and the latest problems. `db`
+    may be a replica; the rollups are folded on `primary` (default: `db`)."""
+    rollups.fold(primary or db)
     with db.read() as conn:
-        counts = conn.execute(Q["outbox_summary"]).fetchall()
+        outbox = rollups.current(conn, ["outbox"])["outbox"]
+        oldest = dict(conn.execute(Q["outbox_oldest_pending"]).fetchall())
         problems = conn.execute(Q["outbox_problems_list"], {"limit": PROBLEMS_SHOWN}).fetchall()
-    return MailDashboard(counts=counts, problems=problems)
+    return MailDashboard(counts=_mail_counts(outbox, oldest), problems=problems)
+
+
+def _mail_counts(outbox: dict[str, dict], oldest: dict[str, datetime]) -> list[dict]:
+    """Rollup labels `kind/status` as rows, pending before sent before failed; zeros left out."""
+    rows = []
+    for label, row in outbox.items():
+        kind, status = label.split("/")
+        if row["n"]:
+            since = oldest.get(kind) if status == "pending" else None
+            rows.append({"kind": kind, "status": status, "count": row["n"], "oldest": since})
+    return sorted(rows, key=lambda r: (r["kind"], MAIL_STATUSES.index(r["status"])))
 
 
 def downstream(db: Database, now: datetime) -> Downstream:
@@ -47,46 +87,86 @@ def downstream(db: Database, now: datetime) -> Downstream:
     )
 
 
-def overview(db: Database, now: datetime, hours: float) -> Overview:
-    """Everything the dashboard's main page shows, read on one connection."""
+def overview(
+    db: Database, now: datetime, hours: float, primary: Database | None = None
+) -> Overview:
+    """Everything the dashboard's main page shows, read on one connection of `db` (maybe a
+    replica); the rollups are folded on `primary` (default: `db`) first."""
     since, limit = now - timedelta(hours=hours), {"limit": LIST_LIMIT}
+    rollups.fold(primary or db)
     with db.read() as conn:
-        lateness = (
-            conn.execute(Q["order_lateness_now"]).fetchone()
-            | conn.execute(Q["execution_lateness_since"], {"since": since}).fetchone()
-        )
+        statuses = rollups.current(conn, ["orders"])["orders"]
+        window = rollups.grouped(conn.execute(Q["runs_since"], {"since": since}))
         return Overview(
             generated_at=now,
             window_hours=hours,
-            orders=conn.execute(Q["order_count_by_status"]).fetchall(),
+            orders=rollups.status_counts(statuses),
             queues=conn.execute(Q["queue_depth_list"]).fetchall(),
-            lateness=Lateness(**lateness),
+            lateness=_lateness(conn.execute(Q["order_lateness_now"]).fetchone(), window),
             workers=conn.execute(Q["worker_list_live"]).fetchall(),
-            throughput=conn.execute(
-                Q["execution_throughput_per_minute"], {"since": since, "now": now}
-            ).fetchall(),
+            throughput=conn.execute(Q["runs_per_minute"], {"since": since, "now": now}).fetchall(),
             failed=_failed_orders(conn),
             recurring=conn.execute(Q["order_list_recurring_active"], limit).fetchall(),
             stuck=conn.execute(Q["order_list_stuck_view"], limit).fetchall(),
         )
 
 
+def _lateness(now: dict, window: dict[str, dict[str, dict]]) -> Lateness:
+    """Overdue/stuck now, and the window's runs with lateness percentiles from the histogram."""
+    late = rollups.Histogram.of(window["run_lateness"], BUCKETS)
+    runs = window["runs"]
+    return Lateness(
+        **now,
+        runs=sum(r["n"] for r in runs.values()),
+        failed=runs["failed"]["n"] if "failed" in runs else 0,
+        p50=late.quantile(0.5),
+        p95=late.quantile(0.95),
+        max=late.peak,
+    )
+
+
 def _failed_orders(conn) -> list[FailedOrder]:
     """Failed orders, each with the error of every attempt of the job that failed."""
     failed = [FailedOrder(**r) for r in conn.execute(Q["order_list_failed"], {"limit": LIST_LIMIT})]
-    job_ids = [f.job_id for f in failed if f.job_id is not None]
-    attempts = conn.execute(Q["job_error_list_of_jobs"], {"job_ids": job_ids}).fetchall()
+    params = {
+        "order_ids": [f.order_id for f in failed],
+        "job_ids": [f.job_id for f in failed],
+        "per_order": ATTEMPTS_SHOWN,
+    }
+    attempts = conn.execute(Q["job_error_list_of_orders"], params).fetchall()
     for order in failed:
-        order.history = [JobAttempt(**a) for a in attempts if a["job_id"] == order.job_id]
+        order.history = [JobAttempt(**a) for a in attempts if a["order_id"] == order.order_id]
     return failed
 
 
-def order_detail(db: Database, order_id: int) -> OrderDetail:
-    """Any order (operators see all) with its full timeline."""
+def order_detail(db: Database, order_id: int, page: PageQuery | None = None) -> OrderDetail:
+    """Any order (operators see all) with a page of its timeline, newest first."""
+    page = page or PageQuery()
+    before = TIMELINE_START
+    if page.cursor:
+        fields = {"before_at": datetime, "before_source": str, "before_id": int}
+        before = pages.decode(page.cursor, fields)
+        if before["before_source"] not in TIMELINE_SOURCES:
+            raise ApiError(422, "invalid_cursor", "cursor is not one this API returned")
     order = orders.get_order(db, None, order_id)  # 404 before reading the timeline
+    params = {"order_id": order_id, "limit": page.limit + 1, "jobs": TIMELINE_JOBS} | before
     with db.read() as conn:
-        timeline = conn.execute(Q["order_timeline_list"], {"order_id": order_id}).fetchall()
-    return OrderDetail(order=order, timeline=timeline)
+        rows = conn.execute(Q["order_timeline_page"], params).fetchall()
+    more, rows = len(rows) > page.limit, rows[: page.limit]
+    cursor = None
+    if more:
+        last = rows[-1]
+        cursor = pages.encode(
+            before_at=last["at"], before_source=last["source"], before_id=last["entry_id"]
+        )
+    return OrderDetail(order=order, timeline=rows, next_cursor=cursor)
+
+
+def table_sizes(db: Database) -> list[TableSize]:
+    """Rows (estimated from the statistics, not counted) and bytes of each history table."""
+    with db.read() as conn:
+        rows = conn.execute(Q["table_size_estimates"], {"tables": HISTORY_TABLES}).fetchall()
+    return [TableSize(**r) for r in rows]
 
 
 def retry(db: Database, order_id: int, actor: str) -> Order:
@@ -123,16 +203,16 @@ def requeue_failed(
     return requeued
 
 
-def prune(
-    db: Database, now: datetime, retention_hours: int, login_window: timedelta
+def prune_now(
+    db: Database, now: datetime, retention: Retention, login_window: timedelta
 ) -> dict[str, int]:
-    """What the hourly maintenance tasks delete, now: finished jobs, expired sessions, stale
-    failed-login counters."""
+    """What the maintenance tasks delete, now: history past retention (bounded batches),
+    expired sessions, stale failed-login counters."""
+    with db.pool.connection() as conn:  # prune() runs one short transaction per batch
+        deleted = prune(conn, retention, now)
     with db.transaction() as conn:
-        cutoff = now - timedelta(hours=retention_hours)
-        jobs = conn.execute(Q["job_prune_finished"], {"cutoff": cutoff}).rowcount
-        sessions = conn.execute(Q["auth_session_prune"], {"now": now}).rowcount
-        logins = conn.execute(
+        deleted["expired sessions"] = conn.execute(Q["auth_session_prune"], {"now": now}).rowcount
+        deleted["login counters"] = conn.execute(
             Q["login_failure_prune"], {"now": now, "window": login_window}
         ).rowcount
-    return {"finished jobs": jobs, "expired sessions": sessions, "login counters": logins}
+    return deleted

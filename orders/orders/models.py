@@ -126,3 +126,6 @@ class OrderEvent(BaseModel):
 class OrderHistory(BaseModel):
     order_id: int
     events: list[OrderEvent]
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the next (later) events; null at the end"
+    )

@@ -22,6 +22,7 @@ from orders.openapi import documented
 from orders.orders import batch, service
 from orders.orders.batch import NewOrderBatch, OrderBatch
 from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage, OrderPatch
+from orders.pages import PageQuery
 from orders.providers import service as provider_service
 from orders.providers.models import OrderRequests
 
@@ -119,9 +120,13 @@ def cancel_order(order_id: int):
 
 @bp.get("/<int:order_id>/history")
 @jwt_required()
-@documented("The order's audit trail", response=OrderHistory)
+@documented(
+    "The order's audit trail, oldest first, paginated", query=PageQuery, response=OrderHistory
+)
 def order_history(order_id: int):
-    return service.order_history(get_db(), current_user_id(), order_id).model_dump(mode="json")
+    page = parse_query(PageQuery)
+    history = service.order_history(get_db(), current_user_id(), order_id, page)
+    return history.model_dump(mode="json")
 
 
 @bp.post("/<int:order_id>/retry")
@@ -134,8 +139,12 @@ def retry_order(order_id: int):
 
 @bp.get("/<int:order_id>/requests")
 @jwt_required()
-@documented("The requests the order's runs made of its provider", response=OrderRequests)
+@documented(
+    "The requests the order's runs made of its provider, first run first, paginated",
+    query=PageQuery,
+    response=OrderRequests,
+)
 def order_requests(order_id: int):
-    return provider_service.order_requests(get_db(), current_user_id(), order_id).model_dump(
-        mode="json"
-    )
+    page = parse_query(PageQuery)
+    requests = provider_service.order_requests(get_db(), current_user_id(), order_id, page)
+    return requests.model_dump(mode="json")

@@ -12,12 +12,14 @@ from typing import Any
 from psycopg.errors import LockNotAvailable, UniqueViolation
 from psycopg.types.json import Jsonb
 
+from orders import pages
 from orders.db import Database, Q
 from orders.errors import ApiError, Busy, Conflict, NotFound
 from orders.limits import NO_LIMITS, AccountLimits, ensure_order_quota
 from orders.orders import jobs
 from orders.orders.definition import SCHEDULE_FIELDS, DefinitionError, check_definition
 from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage
+from orders.pages import PageQuery
 from orders.providers.service import check_provider
 
 
@@ -151,11 +153,23 @@ def _decode_cursor(cursor: str | None) -> int | None:
     return before
 
 
-def order_history(db: Database, user_id: int | None, order_id: int) -> OrderHistory:
+def order_history(
+    db: Database, user_id: int | None, order_id: int, page: PageQuery | None = None
+) -> OrderHistory:
+    """A page of the order's audit trail, oldest first (keyset on occurred_at, event_id)."""
+    page = page or PageQuery()
+    after = {"after_at": datetime.min.replace(tzinfo=UTC), "after_id": 0}
+    if page.cursor:
+        after = pages.decode(page.cursor, {"after_at": datetime, "after_id": int})
+    params = {"order_id": order_id, "limit": page.limit + 1} | after
     with db.read() as conn:
         _load(conn, user_id, order_id)
-        events = conn.execute(Q["order_events_list"], {"order_id": order_id}).fetchall()
-    return OrderHistory(order_id=order_id, events=events)
+        events = conn.execute(Q["order_events_page"], params).fetchall()
+    more, events = len(events) > page.limit, events[: page.limit]
+    cursor = None
+    if more:
+        cursor = pages.encode(after_at=events[-1]["occurred_at"], after_id=events[-1]["event_id"])
+    return OrderHistory(order_id=order_id, events=events, next_cursor=cursor)
 
 
 def update_order(

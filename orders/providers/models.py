@@ -93,6 +93,9 @@ def wait_phrase(status: str, days: int | None) -> str:
 class OrderRequests(BaseModel):
     order_id: int
     requests: list[OrderRequest]
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the next (later) runs' requests; null at the end"
+    )
 
 
 class InboxRequest(BaseModel):

@@ -13,8 +13,10 @@ import psycopg
 from psycopg.errors import UniqueViolation
 from werkzeug.security import generate_password_hash
 
+from orders import pages
 from orders.db import Database, Q
 from orders.errors import ApiError, Conflict, NotFound
+from orders.pages import PageQuery
 from orders.providers.models import (
     ANSWERS,
     Answer,
@@ -47,16 +49,21 @@ def list_providers(db: Database) -> ProviderList:
 
 
 def order_requests(
-    db: Database, user_id: int, order_id: int, now: datetime | None = None
+    db: Database, user_id: int, order_id: int, page: PageQuery | None = None
 ) -> OrderRequests:
-    """The requests an order's runs made, with how long the customer should expect to wait."""
-    now = now or datetime.now(UTC)
-    params = {"user_id": user_id, "order_id": order_id}
+    """A page of the requests an order's runs made (keyset on run number), each with how long
+    the customer should expect to wait."""
+    page, now = page or PageQuery(), datetime.now(UTC)
+    after = pages.decode(page.cursor, {"after_run": int}) if page.cursor else {"after_run": 0}
+    params = {"user_id": user_id, "order_id": order_id, "limit": page.limit + 1} | after
     with db.read() as conn:
         if conn.execute(Q["order_get"], params).fetchone() is None:
             raise NotFound("order")
         rows = conn.execute(Q["provider_request_list_for_order"], params).fetchall()
-    return OrderRequests(order_id=order_id, requests=[OrderRequest.from_row(r, now) for r in rows])
+    more, rows = len(rows) > page.limit, rows[: page.limit]
+    cursor = pages.encode(after_run=rows[-1]["run_number"]) if more else None
+    requests = [OrderRequest.from_row(r, now) for r in rows]
+    return OrderRequests(order_id=order_id, requests=requests, next_cursor=cursor)
 
 
 def inbox(db: Database, user_id: int, filters: InboxFilters) -> Inbox:

@@ -1,10 +1,3 @@
--- name: job_prune_finished
--- Delete jobs finished before the cutoff; orders keep their history in our own tables.
-DELETE FROM procrastinate_jobs j
-WHERE j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')
-  AND NOT EXISTS (SELECT 1 FROM procrastinate_events e
-                  WHERE e.job_id = j.id AND e.at >= %(cutoff)s);
-
 -- name: job_error_insert
 -- Keep one failed attempt of a job (Procrastinate itself keeps no error text).
 INSERT INTO job_errors (job_id, task_name, attempt, error, traceback, worker, order_id)

@@ -16,9 +16,10 @@ SELECT version, checksum FROM schema_migrations;
 -- Record one applied migration.
 INSERT INTO schema_migrations (version, checksum) VALUES (%(version)s, %(checksum)s);
 
--- name: migration_lock
--- Serialise concurrent `orders db migrate` runs (released explicitly or with the session).
-SELECT pg_advisory_lock(%(key)s);
+-- name: migration_try_lock
+-- Serialise concurrent `orders db migrate` runs (released explicitly or with the session);
+-- false at once when another run holds it (the caller polls, holding no snapshot meanwhile).
+SELECT pg_try_advisory_lock(%(key)s);
 
 -- name: migration_unlock
 -- Release the migration lock.
@@ -31,3 +32,16 @@ SELECT 1 AS ok;
 -- name: schema_migrations_exists
 -- Has this database ever been migrated?
 SELECT to_regclass('schema_migrations') IS NOT NULL AS migrated;
+
+-- name: migration_session
+-- A migration's own session: no statement limit (an index build takes as long as it takes).
+SELECT set_config('statement_timeout', '0', false)
+
+-- name: migration_lock_timeout
+-- How long the next statements may wait for a lock before giving up (and being retried).
+SELECT set_config('lock_timeout', %(ms)s, %(local)s)
+
+-- name: index_is_invalid
+-- An index of this name exists but is INVALID (a concurrent build failed or was cancelled).
+SELECT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(%(name)s)
+               AND NOT indisvalid) AS invalid

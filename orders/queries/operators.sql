@@ -1,26 +1,5 @@
--- name: execution_lateness_since
--- Runs finished since a time, and their lateness (due to start) percentiles in seconds.
-SELECT count(*) AS runs,
-       count(*) FILTER (WHERE outcome = 'failed') AS failed,
-       coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY lateness), 0)::float8 AS p50,
-       coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY lateness), 0)::float8 AS p95,
-       coalesce(max(lateness), 0)::float8 AS max
-FROM (SELECT outcome, greatest(extract(epoch FROM started_at - scheduled_for), 0) AS lateness
-      FROM order_executions WHERE finished_at >= %(since)s) x;
-
--- name: execution_throughput_per_minute
--- Runs finished in each minute from `since` to `now` (minutes without runs included, as 0).
-SELECT m.minute, count(e.execution_id) AS executions,
-       count(e.execution_id) FILTER (WHERE e.outcome = 'failed') AS failed
-FROM generate_series(date_trunc('minute', %(since)s::timestamptz),
-                     date_trunc('minute', %(now)s::timestamptz), interval '1 minute') AS m(minute)
-LEFT JOIN order_executions e
-       ON e.finished_at >= m.minute AND e.finished_at < m.minute + interval '1 minute'
-GROUP BY m.minute
-ORDER BY m.minute;
-
 -- name: order_list_failed
--- Failed orders, latest first, with the job that failed and its attempts.
+-- Failed orders, latest first (index orders_failed_idx), with the job that failed and its attempts.
 SELECT o.order_id, o.user_id, u.email, o.order_name, o.is_recurring, o.executions_count,
        o.last_error, o.updated_at AS failed_at, o.job_id, j.attempts
 FROM orders o
@@ -30,12 +9,22 @@ WHERE o.status = 'failed'
 ORDER BY o.updated_at DESC, o.order_id DESC
 LIMIT %(limit)s;
 
--- name: job_error_list_of_jobs
--- Every recorded failed attempt of these jobs, in order.
-SELECT job_id, attempt, error, worker, occurred_at
-FROM job_errors
-WHERE job_id = ANY(%(job_ids)s::bigint[])
-ORDER BY job_id, attempt, job_error_id;
+-- name: job_error_list_of_orders
+-- The failed attempts of each order's failing job: its job_id, or (once that job row is
+-- pruned) the job of the order's latest recorded error.
+SELECT o.order_id, e.attempt, e.error, e.worker, e.occurred_at
+FROM unnest(%(order_ids)s::bigint[], %(job_ids)s::bigint[]) AS o(order_id, job_id)
+CROSS JOIN LATERAL (
+    SELECT coalesce(o.job_id, (SELECT l.job_id FROM job_errors l WHERE l.order_id = o.order_id
+                               ORDER BY l.job_error_id DESC LIMIT 1)) AS job_id
+) k
+CROSS JOIN LATERAL (
+    SELECT attempt, error, worker, occurred_at, job_error_id FROM job_errors
+    WHERE job_id = k.job_id
+    ORDER BY attempt, job_error_id
+    LIMIT %(per_order)s
+) e
+ORDER BY o.order_id, e.attempt, e.job_error_id;
 
 -- name: order_list_recurring_active
 -- Recurring orders still running, soonest next run first.
@@ -48,11 +37,17 @@ ORDER BY o.next_run_at NULLS LAST, o.order_id
 LIMIT %(limit)s;
 
 -- name: order_list_stuck_view
--- Stuck orders (the orders_stuck view), longest waiting first.
-SELECT order_id, order_name, status::text AS status, next_run_at,
-       extract(epoch FROM late_by)::float8 AS late_seconds, job_id, job_status
-FROM orders_stuck
-ORDER BY late_by DESC NULLS LAST
+-- Stuck orders (as the orders_stuck view defines them), longest waiting first; reads only the
+-- orders due by now (an index range), not the completed ones.
+SELECT o.order_id, o.order_name, o.status::text AS status, o.next_run_at,
+       extract(epoch FROM now() - o.next_run_at)::float8 AS late_seconds, o.job_id,
+       coalesce(j.status::text, 'missing') AS job_status
+FROM orders o
+LEFT JOIN procrastinate_jobs j ON j.id = o.job_id
+WHERE o.status IN ('scheduled', 'processing') AND o.next_run_at <= now()
+  AND ((o.status = 'scheduled' AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing')))
+       OR (o.status = 'processing' AND (j.id IS NULL OR j.status <> 'doing')))
+ORDER BY o.next_run_at, o.order_id
 LIMIT %(limit)s;
 
 -- name: worker_list_live
@@ -62,12 +57,52 @@ SELECT worker_id, last_heartbeat, extract(epoch FROM heartbeat_age)::float8 AS h
 FROM workers_live
 ORDER BY worker_id;
 
--- name: order_timeline_list
--- Everything that happened to one order, oldest first (the order_timeline view).
-SELECT at, source, event, from_status, to_status, job_id, actor, detail
-FROM order_timeline
-WHERE order_id = %(order_id)s
-ORDER BY at, source;
+-- name: order_timeline_page
+-- A page of one order's timeline, newest first, before the keyset cursor (at, source,
+-- entry_id): audit events, runs, failed attempts, and the events of its latest `jobs` jobs.
+-- Each source reads at most `limit` rows through an index on (order, time).
+WITH audit AS (
+    SELECT occurred_at AS at, 'audit' AS source, event_id AS entry_id, event_type AS event,
+           from_status::text AS from_status, to_status::text AS to_status, job_id, actor,
+           details::text AS detail
+    FROM order_events
+    WHERE order_id = %(order_id)s AND occurred_at <= %(before_at)s
+      AND (occurred_at, 'audit', event_id) < (%(before_at)s, %(before_source)s, %(before_id)s)
+    ORDER BY occurred_at DESC, event_id DESC
+    LIMIT %(limit)s),
+runs AS (
+    SELECT finished_at, 'execution', execution_id, outcome::text, NULL, NULL, job_id,
+           'worker:' || worker, 'run ' || run_number || coalesce(': ' || error, '')
+    FROM order_executions
+    WHERE order_id = %(order_id)s AND finished_at <= %(before_at)s
+      AND (finished_at, 'execution', execution_id)
+          < (%(before_at)s, %(before_source)s, %(before_id)s)
+    ORDER BY finished_at DESC, execution_id DESC
+    LIMIT %(limit)s),
+errors AS (  -- an order's attempts fail one after another: id order is time order
+    SELECT occurred_at, 'job_error', job_error_id, 'attempt ' || attempt, NULL, NULL, job_id,
+           'worker:' || worker, error
+    FROM job_errors
+    WHERE order_id = %(order_id)s AND occurred_at <= %(before_at)s
+      AND (occurred_at, 'job_error', job_error_id)
+          < (%(before_at)s, %(before_source)s, %(before_id)s)
+    ORDER BY job_error_id DESC
+    LIMIT %(limit)s),
+jobs AS (
+    SELECT ev.at, 'job', ev.id, ev.type::text, NULL, NULL, j.id, NULL, NULL
+    FROM (SELECT id FROM procrastinate_jobs
+          WHERE ((args ->> 'order_id')::bigint) = %(order_id)s AND task_name = 'execute_order'
+          ORDER BY ((args ->> 'order_id')::bigint) DESC, id DESC
+          LIMIT %(jobs)s) j
+    JOIN procrastinate_events ev ON ev.job_id = j.id
+    WHERE ev.at <= %(before_at)s
+      AND (ev.at, 'job', ev.id) < (%(before_at)s, %(before_source)s, %(before_id)s)
+    ORDER BY ev.at DESC, ev.id DESC
+    LIMIT %(limit)s)
+SELECT * FROM (SELECT * FROM audit UNION ALL SELECT * FROM runs
+               UNION ALL SELECT * FROM errors UNION ALL SELECT * FROM jobs) t
+ORDER BY at DESC, source DESC, entry_id DESC
+LIMIT %(limit)s;
 
 -- name: order_list_any
 -- Orders of every account for operators: filters, newest first, keyset-paginated on order_id.

@@ -65,13 +65,16 @@ UPDATE orders
 SET status = 'cancelled', next_run_at = NULL, updated_at = now()
 WHERE order_id = %(order_id)s;
 
--- name: order_events_list
--- The audit trail of one order, oldest first.
+-- name: order_events_page
+-- A page of one order's audit trail, oldest first, after the keyset cursor (occurred_at,
+-- event_id): an index range, whatever the order's history size.
 SELECT event_id, event_type, from_status, to_status, executions_count, job_id, actor,
        occurred_at, details
 FROM order_events
 WHERE order_id = %(order_id)s
-ORDER BY event_id;
+  AND (occurred_at, event_id) > (%(after_at)s::timestamptz, %(after_id)s::bigint)
+ORDER BY occurred_at, event_id
+LIMIT %(limit)s;
 
 -- name: order_list_stuck
 -- Scheduled orders overdue by the grace period whose job is missing, failed or cancelled.

@@ -34,13 +34,6 @@ INSERT INTO outbox (kind, recipient, subject, body, created_at, next_attempt_at)
 VALUES (%(kind)s, %(recipient)s, %(subject)s, %(body)s, %(now)s, %(now)s)
 RETURNING outbox_id;
 
--- name: outbox_summary
--- Mail per kind and status, with the oldest still waiting: the operator's first question.
-SELECT kind, status, count(*) AS count, min(created_at) AS oldest
-FROM outbox
-GROUP BY kind, status
-ORDER BY kind, status;
-
 -- name: outbox_problems_list
 -- The latest mail that failed for good or waits for a retry (view outbox_problems).
 SELECT outbox_id, kind, recipient, subject, status, attempts, last_error, next_attempt_at,
@@ -48,6 +41,13 @@ SELECT outbox_id, kind, recipient, subject, status, attempts, last_error, next_a
 FROM outbox_problems
 ORDER BY outbox_id DESC
 LIMIT %(limit)s;
+
+-- name: outbox_oldest_pending
+-- The oldest mail still waiting, per kind (pending rows only: the backlog, not the history).
+SELECT kind, min(created_at) AS oldest
+FROM outbox
+WHERE status = 'pending'
+GROUP BY kind;
 
 -- name: outbox_last_id
 -- The newest mail's id: mail queued after this point has a larger one.

@@ -25,13 +25,15 @@ JOIN providers p ON p.provider_id = o.provider_id
 WHERE o.order_id = %(order_id)s;
 
 -- name: provider_request_list_for_order
--- The requests the runs of one customer's order made, first run first.
+-- A page of the requests the runs of one customer's order made, first run first, after run
+-- number `after_run` (keyset on the unique (order_id, run_number)).
 SELECT r.request_id, r.order_id, r.run_number, r.provider_id, p.name AS provider_name, r.status,
        r.expected_response_at, r.notified_at, r.response_message, r.responded_at, r.created_at
 FROM provider_requests r
 JOIN providers p ON p.provider_id = r.provider_id
-WHERE r.order_id = %(order_id)s AND r.user_id = %(user_id)s
-ORDER BY r.run_number;
+WHERE r.order_id = %(order_id)s AND r.user_id = %(user_id)s AND r.run_number > %(after_run)s
+ORDER BY r.run_number
+LIMIT %(limit)s;
 
 -- name: provider_request_list_for_provider
 -- A page of the requests made of the provider logged in as user_id, oldest first.

@@ -3,6 +3,9 @@
 "use strict";
 
 const REFRESH_MS = 5000;
+const TIMELINE_PAGE = 100;  // the timeline shows the newest entries; "Older" shows a page more
+const TIMELINE_MAX = 1000;
+let timelineLimit = TIMELINE_PAGE;
 const $ = (id) => document.getElementById(id);
 const store = window.sessionStorage;  // the tokens die with the tab
 const openHistories = new Set();  // failed orders whose attempt history is unfolded
@@ -228,6 +231,7 @@ function renderOrder(detail) {
     ["Event", (r) => r.event], ["Status", (r) => (r.to_status ? `${r.from_status ?? "–"} → ${r.to_status}` : "")],
     ["Job", (r) => r.job_id ?? ""], ["Actor", (r) => r.actor ?? ""], ["Detail", (r) => (r.detail === "{}" ? "" : r.detail ?? "")]],
   detail.timeline, "No events.");
+  $("timeline-more").hidden = !detail.next_cursor || timelineLimit >= TIMELINE_MAX;
 }
 
 // ---- page flow ------------------------------------------------------------------------------
@@ -242,7 +246,7 @@ function show(section) {
 async function refresh() {
   try {
     if (orderId()) {
-      renderOrder(await api("GET", `/dashboard/api/orders/${orderId()}`));
+      renderOrder(await api("GET", `/dashboard/api/orders/${orderId()}?limit=${timelineLimit}`));
       show("order");
     } else {
       const [overview, mail, downstream] = await Promise.all([api("GET", "/dashboard/api/overview"),
@@ -285,6 +289,10 @@ async function login(event) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", login);
+  $("timeline-more").addEventListener("click", () => {
+    timelineLimit = Math.min(timelineLimit + TIMELINE_PAGE, TIMELINE_MAX);
+    refresh();
+  });
   $("logout").addEventListener("click", async () => {
     await call("POST", "/auth/logout").catch(() => null);  // revoke the token server-side too
     logout(null);
