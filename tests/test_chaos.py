@@ -43,22 +43,29 @@ def count_run_attempts(db) -> None:
     )
 
 
-def busy_worker(db) -> str | None:
-    """A worker whose executor is inside a batch right now (its runs' connection is busy)."""
-    row = db.execute(
-        "SELECT split_part(application_name, ' ', 2) AS name FROM pg_stat_activity "
-        "WHERE application_name LIKE 'orders-worker % runs' AND state = 'active' LIMIT 1"
-    ).fetchone()
-    return row["name"] if row else None
+def worker_mid_batch(db, timeout: float = 3.0) -> str | None:
+    """A worker whose executor has written runs it has not committed yet (waiting for one up
+    to `timeout`: orders fall due every second)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = db.execute(
+            "SELECT split_part(application_name, ' ', 2) AS name FROM pg_stat_activity "
+            "WHERE application_name LIKE 'orders-worker % runs' AND backend_xid IS NOT NULL "
+            "LIMIT 1"
+        ).fetchone()
+        if row:
+            return row["name"]
+        time.sleep(0.01)
+    return None
 
 
 def kill_loop(workers, db, seconds: float, rng: random.Random) -> int:
-    """Every ~1.5 s for `seconds`: SIGKILL a worker (every other time one caught mid-batch, else
-    a random one) and start a fresh one in its place."""
+    """Every ~1.5 s for `seconds`: SIGKILL a worker (every other time one caught in the middle
+    of a batch, else a random one) and start a fresh one in its place."""
     kills, deadline = 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(rng.uniform(1.0, 2.0))
-        victim = (kills % 2 and busy_worker(db)) or rng.choice(WORKERS)
+        victim = (kills % 2 and worker_mid_batch(db)) or rng.choice(WORKERS)
         workers.kill(victim)
         workers.start(victim, concurrency=8, **CHAOS)
         kills += 1
