@@ -9,12 +9,8 @@ Starts its own PostgreSQL cluster (normal durability) unless --database-url is g
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -25,50 +21,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bench.cluster import bench_database
+from bench.loads import make_user, spawn, stop, wait_for
 from tasks.orders import execute_order
-
-PROJECT = Path(__file__).resolve().parent.parent
-
-
-def spawn(argv: list[str], url: str, logs: Path, name: str, **env: str) -> subprocess.Popen:
-    out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-    return subprocess.Popen(
-        [sys.executable, *argv],
-        cwd=PROJECT,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        env={
-            **os.environ,
-            "DATABASE_URL": url,
-            "ORDERS_ENV": "test",
-            "ORDERS_LOG_FILE": str(logs / "orders.log"),
-            **env,
-        },
-    )
-
-
-def stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        proc.wait(timeout=60)
-
-
-def wait_for(conn, query: str, done, timeout: float = 600, params=None):
-    deadline = time.monotonic() + timeout
-    while (value := conn.execute(query, params or {}).fetchone()["v"]) is None or not done(value):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{query} still {value}")
-        time.sleep(0.05)
-    return value
-
-
-def make_user(conn) -> int:
-    row = conn.execute(
-        "INSERT INTO users (email, password_hash) VALUES "
-        "('bench-' || gen_random_uuid() || '@example.com', 'x') RETURNING user_id"
-    )
-    return row.fetchone()["user_id"]
 
 
 def load_due_orders(conn, count: int, due: datetime) -> None:

@@ -218,23 +218,16 @@ class Settings(BaseSettings):
 
     def database(self) -> Database:
         """The API's (or a CLI command's) database: a lazily connecting pool, bounded waits."""
-        pool = make_pool(
-            self.require_database_url(),
-            self.db_pool_min,
-            self.db_pool_max,
-            self.db_timeout_seconds,
-            self.keepalives(),
-            prepare=self.db_prepare,
-        )
-        return Database(pool, self.api_timeouts())
+        return self._database(self.require_database_url())
 
     def read_database(self) -> Database | None:
         """A replica for the read-only dashboard, list and metrics queries (DATABASE_READ_URL),
         bounded like the primary; None: those read the primary too."""
-        if not self.database_read_url:
-            return None
+        return self._database(self.database_read_url) if self.database_read_url else None
+
+    def _database(self, url: str) -> Database:
         pool = make_pool(
-            self.database_read_url,
+            url,
             self.db_pool_min,
             self.db_pool_max,
             self.db_timeout_seconds,

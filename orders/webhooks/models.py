@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from orders.webhooks.safety import destination_of
 
@@ -27,24 +27,22 @@ def _unique(values: list[str] | None) -> list[str] | None:
     return None if values is None else list(dict.fromkeys(values))
 
 
+WebhookUrl = Annotated[
+    str,
+    Field(min_length=10, max_length=2000, examples=["https://example.com/hooks/orders"]),
+    AfterValidator(_check_url),
+]
+Events = Annotated[list[EventType], Field(min_length=1, max_length=5), AfterValidator(_unique)]
+
+
 class NewWebhook(BaseModel):
     """Register an endpoint: where to POST, and which events."""
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=10, max_length=2000, examples=["https://example.com/hooks/orders"])
-    events: list[EventType] = Field(min_length=1, max_length=5)
+    url: WebhookUrl
+    events: Events
     description: str = Field("", max_length=200)
-
-    @field_validator("url")
-    @classmethod
-    def _url_is_http(cls, value: str | None) -> str | None:
-        return _check_url(value)
-
-    @field_validator("events")
-    @classmethod
-    def _events_once(cls, value: list[str] | None) -> list[str] | None:
-        return _unique(value)
 
 
 class WebhookPatch(BaseModel):
@@ -52,20 +50,10 @@ class WebhookPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(None, min_length=10, max_length=2000)
-    events: list[EventType] | None = Field(None, min_length=1, max_length=5)
+    url: WebhookUrl | None = None
+    events: Events | None = None
     description: str | None = Field(None, max_length=200)
     active: bool | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url_is_http(cls, value: str | None) -> str | None:
-        return _check_url(value)
-
-    @field_validator("events")
-    @classmethod
-    def _events_once(cls, value: list[str] | None) -> list[str] | None:
-        return _unique(value)
 
 
 class Rotation(BaseModel):
