@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ def bench_database(url: str | None = None) -> Iterator[tuple[str, str]]:
         migrate(url)
         yield url, url
         return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the cluster on a kill too
     folder = Path(tempfile.mkdtemp(prefix="orders-bench-"))
     folder.chmod(0o755)  # the server user (when we are root) must reach its data folder
     bindir, datadir = pgserver.find_bindir(), folder / "data"

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cluster import free_port
 from orders import create_app
+from orders.metrics import BUCKETS
 from tasks.health import WorkerHealth, serve
 from tests.helpers import assert_error, in_
 from tests.workers import wait_until
@@ -226,3 +227,13 @@ def _probe(url: str) -> tuple[int, str]:
         return get(url)
     except OSError:  # not listening yet
         return 0, ""
+
+
+def test_a_run_lands_in_the_smallest_bucket_not_below_it(db):
+    """The rollups' histogram bucket of a value, as Prometheus' `le` means it."""
+    values = [0.0, 0.005, 0.0051, 0.3, 1.0, 2.5, 2.6, 4.9999, 59.99, 60.0, 300.0, 300.1, -1.0]
+
+    rows = db.execute("SELECT rollup_bucket(x) AS b FROM unnest(%s::float8[]) x", (values,))
+
+    expected = [next((f"{b:g}" for b in BUCKETS if x <= b), "+Inf") for x in values]
+    assert [r["b"] for r in rows] == expected
