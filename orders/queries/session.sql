@@ -14,7 +14,10 @@ SELECT set_config('statement_timeout', %(statement_timeout)s, true),
        set_config('lock_timeout', %(lock_timeout)s, true),
        set_config('idle_in_transaction_session_timeout', %(idle_timeout)s, true),
        set_config('orders.actor', %(actor)s, true),
-       set_config('synchronous_commit', 'on', true)
+       set_config('synchronous_commit', 'on', true),
+       -- a worker killed in the middle of a statement: the server notices within a second and
+       -- ends it, releasing its orders (else only when the statement would have finished)
+       set_config('client_connection_check_interval', '1000', true)
 
 -- name: session_set_actor
 -- Tell the audit trigger who is acting, for this transaction only.
@@ -35,7 +38,8 @@ SELECT set_config('statement_timeout', %(statement_timeout)s, false)
 SELECT set_config('statement_timeout', %(statement_timeout)s, false),
        set_config('lock_timeout', %(lock_timeout)s, false),
        set_config('idle_in_transaction_session_timeout', %(idle_timeout)s, false),
-       set_config('plan_cache_mode', 'force_custom_plan', false)
+       set_config('plan_cache_mode', 'force_custom_plan', false),
+       set_config('client_connection_check_interval', '1000', false)
 
 -- name: session_set_async_commit
 -- Commit without waiting for the WAL flush. Safe where losing the commit in a server crash only
