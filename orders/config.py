@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     max_active_orders: int | None = Field(None, alias="ORDERS_MAX_ACTIVE_ORDERS", ge=0)
     min_interval_seconds: float | None = Field(None, alias="ORDERS_MIN_INTERVAL_SECONDS", ge=1)
     refresh_grace_seconds: float = Field(10.0, alias="ORDERS_REFRESH_GRACE_SECONDS", ge=0)
+    # What is coming (issue 15): upcoming runs are kept this many hours ahead.
+    upcoming_hours: int = Field(24, alias="ORDERS_UPCOMING_HOURS", ge=1, le=168)
+    upcoming_chunk: int = Field(1000, alias="ORDERS_UPCOMING_CHUNK", ge=1, le=100_000)
 
     # Webhooks and circuit breakers (docs/webhooks.md).
     webhook_allow_private_targets: bool = Field(False, alias="ORDERS_WEBHOOK_ALLOW_PRIVATE_TARGETS")

@@ -26,6 +26,7 @@ class AccountLimits:
     rate_window: timedelta = timedelta(seconds=60)
     max_active_orders: int = 0  # 0: no quota
     min_interval_seconds: float = 1.0
+    upcoming_hours: int = 24  # how far an order change expands its upcoming runs
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AccountLimits:
@@ -34,6 +35,7 @@ class AccountLimits:
             rate_window=timedelta(seconds=settings.api_rate_window_seconds),
             max_active_orders=settings.max_active_orders,
             min_interval_seconds=settings.min_interval_seconds,
+            upcoming_hours=settings.upcoming_hours,
         )
 
     @property

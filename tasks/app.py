@@ -51,5 +51,11 @@ def _pool(**kwargs) -> AsyncConnectionPool:
 
 app = procrastinate.App(
     connector=procrastinate.PsycopgConnector(pool_factory=_pool),
-    import_paths=["tasks.orders", "tasks.maintenance", "tasks.mail", "tasks.webhooks"],
+    import_paths=[
+        "tasks.orders",
+        "tasks.maintenance",
+        "tasks.upcoming",
+        "tasks.mail",
+        "tasks.webhooks",
+    ],
 )

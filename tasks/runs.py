@@ -199,6 +199,7 @@ class Batch:
                     Q["order_execution_insert"], _failed_run(run, attempt, error, now, policy)
                 )
                 await execute(Q["job_finish_many"], {"job_ids": [run.job_id]})
+                await execute(Q["upcoming_delete_orders"], {"order_ids": [run.order_id]})
             else:
                 retry = {"job_id": run.job_id, "retry_at": policy.retry_at(now, run.attempts)}
                 await execute(Q["job_retry_later"], retry)

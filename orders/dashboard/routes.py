@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, send_from_directory
+from flask import Blueprint, request, send_from_directory
 from pydantic import BaseModel, ConfigDict, Field
 
 from orders.auth.roles import role_required
 from orders.dashboard import service
 from orders.dashboard.models import Downstream, MailDashboard, OrderDetail, Overview
-from orders.http import current_user_id, get_db, get_read_db, parse_query
+from orders.http import current_user_id, get_db, get_read_db, get_settings, parse_query
 from orders.openapi import documented
 from orders.orders.models import Order
 from orders.pages import PageQuery
+from orders.upcoming import service as upcoming
+from orders.upcoming.models import UpcomingChart, UpcomingChartQuery
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", static_folder="static")
 
@@ -91,3 +93,17 @@ def mail():
 @documented("Webhook deliveries, their problems, and circuit breakers", response=Downstream)
 def downstream():
     return service.downstream(get_read_db(), datetime.now(UTC)).model_dump(mode="json")
+
+
+@bp.get("/api/upcoming")
+@role_required("admin")
+@documented(
+    "Runs due per minute in the next `hours`, across every account",
+    query=UpcomingChartQuery,
+    response=UpcomingChart,
+)
+def upcoming_chart():
+    horizon = get_settings().upcoming_hours
+    query = upcoming.parse_hours(UpcomingChartQuery, request.args, horizon)
+    chart = upcoming.per_minute(get_read_db(), query, horizon, upcoming.utc_now())
+    return chart.model_dump(mode="json")

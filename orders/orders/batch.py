@@ -21,6 +21,7 @@ from orders.limits import NO_LIMITS, AccountLimits, ensure_order_quota
 from orders.orders import jobs
 from orders.orders.definition import DefinitionError, check_definition
 from orders.orders.models import NewOrder, Order
+from orders.upcoming import store as upcoming
 
 COLUMNS = (  # order_insert_many takes one array per column
     "order_id",
@@ -112,14 +113,19 @@ def _create(
     with db.transaction(actor=f"user:{user_id}") as conn:
         if key and (replayed := _replay(conn, user_id, key, request_hash)) is not None:
             return replayed, False
-        rows = _definitions(batch, datetime.now(UTC), limits)
+        now = datetime.now(UTC)
+        rows = _definitions(batch, now, limits)
         _check_providers(conn, rows)
         ensure_order_quota(conn, user_id, limits, adding=len(rows))
         ids = [r["order_id"] for r in conn.execute(Q["order_reserve_ids"], {"count": len(rows)})]
         if key:  # first, so a concurrent twin waits here rather than after doing all the work
             remember = {"idempotency_key": key, "request_hash": request_hash, "order_ids": ids}
             conn.execute(Q["order_batch_insert"], remember | {"user_id": user_id})
-        return _insert(conn, user_id, rows, ids), True
+        orders = _insert(conn, user_id, rows, ids)
+        upcoming.rewrite(
+            conn, [o.model_dump() for o in orders], now, limits.upcoming_hours, new=True
+        )
+        return orders, True
 
 
 def _insert(conn, user_id: int, rows: list[dict[str, Any]], ids: list[int]) -> list[Order]:

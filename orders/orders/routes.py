@@ -25,6 +25,8 @@ from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, Or
 from orders.pages import PageQuery
 from orders.providers import service as provider_service
 from orders.providers.models import OrderRequests
+from orders.upcoming import service as upcoming
+from orders.upcoming.models import UpcomingPage, UpcomingQuery
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -75,6 +77,20 @@ def create_orders_batch():
 @documented("List the caller's orders, newest first", query=OrderFilters, response=OrderPage)
 def list_orders():
     page = service.list_orders(get_read_db(), current_user_id(), parse_query(OrderFilters))
+    return page.model_dump(mode="json")
+
+
+# Declared before /<int:order_id>; "upcoming" is no order id (the int converter refuses it).
+@bp.get("/upcoming")
+@jwt_required()
+@documented(
+    "The caller's runs due in the next `hours` (at most ORDERS_UPCOMING_HOURS), per minute",
+    query=UpcomingQuery,
+    response=UpcomingPage,
+)
+def upcoming_runs():
+    query = upcoming.parse_hours(UpcomingQuery, request.args, get_settings().upcoming_hours)
+    page = upcoming.customer_page(get_db(), current_user_id(), query, upcoming.utc_now())
     return page.model_dump(mode="json")
 
 

@@ -21,6 +21,7 @@ from orders.orders.definition import SCHEDULE_FIELDS, DefinitionError, check_def
 from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage
 from orders.pages import PageQuery
 from orders.providers.service import check_provider
+from orders.upcoming import store as upcoming
 
 
 def schedule_order(
@@ -83,7 +84,12 @@ def _create(
             },
         )
         order = _load(conn, user_id, order_id)
+        upcoming.rewrite(conn, [order.model_dump()], _now(), limits.upcoming_hours, new=True)
     return order, True
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _replay(conn, user_id: int, key: str, request_hash: str) -> Order | None:
@@ -194,6 +200,7 @@ def update_order(
             {**fields, "payload": Jsonb(fields["payload"]), "order_id": order_id},
         )
         order = _load(conn, user_id, order_id)
+        upcoming.rewrite(conn, [order.model_dump()], _now(), limits.upcoming_hours)
     return order
 
 
@@ -251,6 +258,7 @@ def cancel_order(
             _ensure_changeable(current)
         jobs.cancel_pending(conn, current.job_id)
         conn.execute(Q["order_cancel"], {"order_id": order_id})
+        upcoming.forget(conn, [order_id])
         return _load(conn, user_id, order_id)
 
 
@@ -274,4 +282,6 @@ def retry_order(
         now = datetime.now(UTC)
         job_id = jobs.defer_execution(conn, order_id, now)
         conn.execute(Q["order_retry_failed"], {"order_id": order_id, "job_id": job_id, "now": now})
-        return _load(conn, user_id, order_id)
+        order = _load(conn, user_id, order_id)
+        upcoming.rewrite(conn, [order.model_dump()], now, limits.upcoming_hours)
+        return order

@@ -1,0 +1,63 @@
+"""Writing upcoming runs from the API's own transaction: an order that changes is expanded
+again (or forgotten) together with the change, so readers never see its old schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from orders.db import Q
+from orders.upcoming.expansion import Expansion, expand
+
+# Expansions reach this far past the horizon, so a reader sees the whole horizon even while the
+# upkeep (every minute) runs late by a few minutes.
+MARGIN = timedelta(minutes=10)
+
+
+def horizon_end(now: datetime, hours: float) -> datetime:
+    """How far expansions reach at `now` (ORDERS_UPCOMING_HOURS `hours`)."""
+    return now + timedelta(hours=hours) + MARGIN
+
+
+def rows_of(expansions: Iterable[Expansion]) -> dict[str, list]:
+    """The runs of `expansions` as one array per column, for upcoming_insert_many."""
+    columns: dict[str, list] = {k: [] for k in ("order_ids", "user_ids", "minutes", "firsts")}
+    columns["runs"] = []
+    for expansion in expansions:
+        for minute, (first, runs) in expansion.minutes.items():
+            columns["order_ids"].append(expansion.order_id)
+            columns["user_ids"].append(expansion.user_id)
+            columns["minutes"].append(minute)
+            columns["firsts"].append(first)
+            columns["runs"].append(runs)
+    return columns
+
+
+def rewrite(
+    conn, orders: list[dict[str, Any]], now: datetime, hours: float, new: bool = False
+) -> list[Expansion]:
+    """Replace the upcoming runs of `orders` (rows of orders, locked or just inserted by the
+    caller's transaction) with their schedule from now on; `new`: they have none yet.
+    Three statements whatever the number of orders."""
+    target = horizon_end(now, hours)
+    expansions = [expand(order, now, target) for order in orders if _active(order)]
+    ids = [order["order_id"] for order in orders]
+    if not new:
+        conn.execute(Q["upcoming_delete_orders"], {"order_ids": ids})
+    if expansions:
+        conn.execute(Q["upcoming_insert_many"], rows_of(expansions))
+        untils = {"order_ids": [e.order_id for e in expansions]}
+        conn.execute(
+            Q["order_set_upcoming_many"], untils | {"untils": [e.until for e in expansions]}
+        )
+    return expansions
+
+
+def forget(conn, order_ids: list[int]) -> None:
+    """The orders will not run again (cancelled, failed): no upcoming runs."""
+    conn.execute(Q["upcoming_delete_orders"], {"order_ids": order_ids})
+
+
+def _active(order: dict[str, Any]) -> bool:
+    return order["status"] in ("scheduled", "processing") and order["next_run_at"] is not None

@@ -1,0 +1,71 @@
+-- 0063: what is coming: the runs of every active order over a bounded horizon, per minute.
+
+CREATE TABLE upcoming_runs (
+    order_id     bigint NOT NULL REFERENCES orders (order_id) ON DELETE CASCADE,
+    user_id      bigint NOT NULL,
+    minute       timestamptz NOT NULL CHECK (minute = date_trunc('minute', minute)),
+    first_run_at timestamptz NOT NULL,
+    runs         integer NOT NULL CHECK (runs >= 1),
+    PRIMARY KEY (order_id, minute)
+);
+CREATE INDEX upcoming_runs_minute_idx ON upcoming_runs (minute);
+CREATE INDEX upcoming_runs_user_minute_idx ON upcoming_runs (user_id, minute, order_id);
+
+COMMENT ON TABLE upcoming_runs IS
+    'Runs of active orders over the next ORDERS_UPCOMING_HOURS (plus a few minutes), one row per '
+    'order and minute. Written by the API as orders change and by the expand_upcoming_runs task '
+    'as time passes; order runs never write it, so rows of past minutes linger until purged '
+    '(readers ask for minute >= the current minute).';
+COMMENT ON COLUMN upcoming_runs.order_id IS 'The order (orders.order_id).';
+COMMENT ON COLUMN upcoming_runs.user_id IS 'Owner of the order (copied, so a customer''s runs are one index range).';
+COMMENT ON COLUMN upcoming_runs.minute IS 'The minute (UTC, truncated) the runs fall in.';
+COMMENT ON COLUMN upcoming_runs.first_run_at IS 'The first scheduled run of the order in that minute.';
+COMMENT ON COLUMN upcoming_runs.runs IS 'How many runs of the order are scheduled in that minute (more than 1 for intervals under a minute).';
+
+-- '-infinity' (the default: orders made before this migration, or inserted by hand) asks the
+-- upkeep to expand the order from its next run; 'infinity': nothing more will ever be written.
+ALTER TABLE orders ADD COLUMN upcoming_until timestamptz NOT NULL DEFAULT '-infinity';
+COMMENT ON COLUMN orders.upcoming_until IS
+    'upcoming_runs holds every run of this order before this instant (its first run not written '
+    'yet): -infinity = not expanded yet, infinity = no run left to write. Bookkeeping of the '
+    'expand_upcoming_runs task; not part of the audit trail.';
+CREATE INDEX orders_upcoming_until_idx ON orders (upcoming_until)
+    WHERE status IN ('scheduled', 'processing');
+COMMENT ON INDEX orders_upcoming_until_idx IS
+    'orders: the upkeep finds active orders whose expansion ends inside the horizon.';
+
+CREATE VIEW upcoming_runs_per_minute AS
+SELECT minute, sum(runs)::bigint AS runs, count(*) AS orders
+FROM upcoming_runs
+WHERE minute >= date_trunc('minute', now())
+GROUP BY minute;
+COMMENT ON VIEW upcoming_runs_per_minute IS
+    'Runs due per minute from the current minute to the end of the horizon '
+    '(ORDERS_UPCOMING_HOURS), across all schedules; orders = how many orders run in that minute.';
+
+-- The upkeep moves upcoming_until on many orders a minute: bookkeeping, like next_run_at, so
+-- the audit trail leaves it out (the function of 0031 with upcoming_until added to the list).
+CREATE OR REPLACE FUNCTION orders_audit_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO order_events (order_id, user_id, event_type, from_status, to_status, executions_count, job_id, actor, details)
+    SELECT n.order_id, n.user_id,
+           CASE WHEN n.status IS DISTINCT FROM o.status THEN 'status_changed'
+                WHEN c.changed <> '{}' THEN 'updated' ELSE 'noted' END,
+           o.status, n.status, n.executions_count, n.job_id, orders_audit_actor(),
+           orders_audit_details()
+           || CASE WHEN n.status IS NOT DISTINCT FROM o.status AND c.changed <> '{}'
+                   THEN jsonb_build_object('changed', c.changed) ELSE '{}' END
+    FROM new_rows n
+    JOIN old_rows o USING (order_id)
+    CROSS JOIN LATERAL (
+        SELECT coalesce(jsonb_object_agg(d.key, d.value), '{}') AS changed
+        FROM jsonb_each(to_jsonb(n) - 'updated_at' - 'job_id' - 'next_run_at' - 'last_run_at'
+                        - 'last_error' - 'executions_count' - 'upcoming_until') d
+        WHERE n.status IS NOT DISTINCT FROM o.status
+          AND d.value IS DISTINCT FROM to_jsonb(o) -> d.key) c
+    WHERE n.status IS DISTINCT FROM o.status OR c.changed <> '{}'
+       OR orders_audit_details() <> '{}'
+    ORDER BY n.order_id;
+    RETURN NULL;
+END;
+$$;
