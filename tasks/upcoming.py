@@ -25,7 +25,12 @@ settings = Settings()
 
 
 @app.periodic(cron="* * * * *")
-@app.task(queue="maintenance", name="expand_upcoming_runs")
+@app.task(
+    queue="maintenance",
+    name="expand_upcoming_runs",
+    lock="expand_upcoming_runs",  # one pass at a time: a long first pass is not raced by the next
+    queueing_lock="expand_upcoming_runs",  # and at most one more waits behind it
+)
 async def expand_upcoming_runs(timestamp: int) -> dict[str, int]:
     """Purge past minutes and extend orders into the horizon (ORDERS_UPCOMING_HOURS)."""
     done = await asyncio.to_thread(_pass, datetime.now(UTC))

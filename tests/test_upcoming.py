@@ -90,7 +90,7 @@ def test_seconds_intervals_are_counted_per_minute(client, db, alice):
     rows = rows_of(db, order["order_id"])
 
     assert rows[:3] == schedule(
-        db, order["order_id"], rows[0][0], rows[2][0] + timedelta(seconds=59)
+        db, order["order_id"], rows[0][0], rows[2][0] + timedelta(minutes=1, microseconds=-1)
     )
     assert {runs for _, _, runs in rows[1:-1]} <= {8, 9}  # the ends are partial minutes
     assert len(rows) == pytest.approx(24 * 60 + 10, abs=2)

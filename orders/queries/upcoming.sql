@@ -24,8 +24,9 @@ WHERE o.order_id = u.order_id;
 -- name: order_list_upcoming_due
 -- A chunk of active orders whose expansion ends at or before :target, keyset on
 -- (upcoming_until, order_id) so orders skipped this pass are not read again; not expanded yet
--- (-infinity) comes back as NULL, first.
-SELECT order_id, user_id, nullif(upcoming_until, '-infinity') AS upcoming_until, status::text,
+-- (-infinity) comes back as NULL, first. Sorted on the column (not the NULL-ed output): the index
+-- order, so a chunk reads :limit index entries however many orders wait.
+SELECT order_id, user_id, nullif(upcoming_until, '-infinity') AS expanded_until, status::text,
        is_recurring, repeat_interval, repeat_unit::text AS repeat_unit, cron, timezone,
        max_executions, executions_count, next_run_at, schedule_time
 FROM orders

@@ -43,7 +43,7 @@ def upkeep(conn, now: datetime, hours: float, chunk: int = 1000) -> Pass:
         orders = conn.execute(Q["order_list_upcoming_due"], params).fetchall()
         if not orders:
             break
-        after = (orders[-1]["upcoming_until"], orders[-1]["order_id"])
+        after = (orders[-1]["expanded_until"], orders[-1]["order_id"])
         _extend(conn, orders, now, target, done)
         if len(orders) < chunk:
             break
@@ -51,7 +51,7 @@ def upkeep(conn, now: datetime, hours: float, chunk: int = 1000) -> Pass:
 
 
 def _extend(conn, orders: list[dict], now: datetime, target: datetime, done: Pass) -> None:
-    expansions = [expand(o, now, target, start=o["upcoming_until"]) for o in orders]
+    expansions = [expand(o, now, target, start=o["expanded_until"]) for o in orders]
     with conn.transaction():
         result = conn.execute(Q["upcoming_extend"], _chunk_params(orders, expansions)).fetchone()
     done.read += len(orders)
@@ -64,7 +64,7 @@ def _chunk_params(orders: list[dict], expansions: list[Expansion]) -> dict[str, 
     rows = rows_of(expansions)
     return {
         "order_ids": [o["order_id"] for o in orders],
-        "seen": [o["upcoming_until"] for o in orders],
+        "seen": [o["expanded_until"] for o in orders],
         "untils": [e.until for e in expansions],
         "row_order_ids": rows.pop("order_ids"),
         **rows,

@@ -5,6 +5,7 @@
 const REFRESH_MS = 5000;
 const TIMELINE_PAGE = 100;  // the timeline shows the newest entries; "Older" shows a page more
 const TIMELINE_MAX = 1000;
+const UPCOMING_HOURS = 3;  // the "Coming up" chart: one bar per minute
 let timelineLimit = TIMELINE_PAGE;
 const $ = (id) => document.getElementById(id);
 const store = window.sessionStorage;  // the tokens die with the tab
@@ -249,10 +250,12 @@ async function refresh() {
       renderOrder(await api("GET", `/dashboard/api/orders/${orderId()}?limit=${timelineLimit}`));
       show("order");
     } else {
-      const [overview, mail, downstream] = await Promise.all([api("GET", "/dashboard/api/overview"),
-        api("GET", "/dashboard/mail"), api("GET", "/dashboard/api/downstream")]);
+      const [overview, mail, downstream, upcoming] = await Promise.all([api("GET", "/dashboard/api/overview"),
+        api("GET", "/dashboard/mail"), api("GET", "/dashboard/api/downstream"),
+        api("GET", `/dashboard/api/upcoming?hours=${UPCOMING_HOURS}`)]);
       renderOverview(overview, mail);
       renderDownstream(downstream);
+      renderUpcoming(upcoming, UPCOMING_HOURS);
       show("overview");
     }
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;

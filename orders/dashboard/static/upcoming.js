@@ -1,0 +1,36 @@
+// The "Coming up" card: runs due per minute over the next hours (GET /dashboard/api/upcoming),
+// as bars, from the upcoming_runs table. Loaded before app.js, whose refresh() calls it.
+"use strict";
+
+function renderUpcoming(chart, hours) {
+  document.getElementById("upcoming-window").textContent =
+    `· next ${hours} h · ${chart.total_runs} runs (table covers ${chart.horizon_hours} h)`;
+  const width = 720, height = 120, pad = 24, ns = "http://www.w3.org/2000/svg";
+  const start = Date.now() - (Date.now() % 60000), slots = Math.round(hours * 60);
+  const byMinute = new Map(chart.minutes.map((m) => [Math.round((Date.parse(m.minute) - start) / 60000), m]));
+  const max = Math.max(1, ...chart.minutes.map((m) => m.runs));
+  const bar = (width - pad) / slots;
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "upcoming runs per minute");
+  const add = (parent, tag, attrs, text) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    parent.append(node);
+    return node;
+  };
+  add(svg, "text", { x: 0, y: 12, class: "axis" }, String(max));
+  add(svg, "text", { x: 0, y: height - 4, class: "axis" }, "0");
+  const base = height - pad / 2;
+  add(svg, "line", { x1: pad, y1: base, x2: width, y2: base, class: "baseline" });
+  for (const [i, m] of byMinute) {
+    if (i < 0 || i >= slots) continue;
+    const h = ((height - pad) * m.runs) / max;
+    const g = add(svg, "g", { class: "minute" });
+    add(g, "title", {}, `${new Date(m.minute).toLocaleTimeString()}: ${m.runs} runs of ${m.orders} orders`);
+    add(g, "rect", { x: pad + i * bar, y: base - h, width: Math.max(bar - 1, 1), height: h, class: "ok" });
+  }
+  document.getElementById("upcoming").replaceChildren(svg);
+}
