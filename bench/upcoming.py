@@ -41,7 +41,8 @@ FILL = [
                            timezone)
        SELECT 1 + g %% %(users)s, 'daily', n, n, true, m || ' ' || h || ' * * *', tz
        FROM generate_series(1, %(orders)s * 2 / 10) g,
-            LATERAL (SELECT (g * 7919) %% 60 AS m, (g * 104729) %% 24 AS h,
+            LATERAL (SELECT ((g::bigint * 7919) %% 60)::int AS m,
+                            ((g::bigint * 104729) %% 24)::int AS h,
                             (ARRAY['Europe/Paris', 'America/New_York', 'Asia/Tokyo', 'UTC',
                                    'Australia/Sydney'])[1 + g %% 5] AS tz) c,
             LATERAL (SELECT (date_trunc('day', %(now)s AT TIME ZONE c.tz)

@@ -29,10 +29,8 @@ COMMENT ON COLUMN orders.upcoming_until IS
     'upcoming_runs holds every run of this order before this instant (its first run not written '
     'yet): -infinity = not expanded yet, infinity = no run left to write. Bookkeeping of the '
     'expand_upcoming_runs task; not part of the audit trail.';
-CREATE INDEX orders_upcoming_until_idx ON orders (upcoming_until, order_id)
-    WHERE status IN ('scheduled', 'processing');
-COMMENT ON INDEX orders_upcoming_until_idx IS
-    'orders: the upkeep finds active orders whose expansion ends inside the horizon.';
+-- Its index (the upkeep's way in) is built without blocking writes to orders: see
+-- 0063_upcoming_runs_index.concurrent.sql.
 
 CREATE VIEW upcoming_runs_per_minute AS
 SELECT minute, sum(runs)::bigint AS runs, count(*) AS orders

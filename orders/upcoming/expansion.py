@@ -7,8 +7,9 @@ from the first slot after now, as `Recurrence.next_after` has it.
 
 `until` is the order's first slot NOT written (orders.upcoming_until): the upkeep extends an order
 from there when it enters the horizon. A bounded order whose budget is spent keeps a finite
-`until` (its next slot) rather than "never": a run that skipped missed slots leaves budget for a
-later slot, which the upkeep then writes when that slot enters the horizon.
+`until` rather than "never", one slot further each time the upkeep finds nothing to write: a
+run that skipped missed slots (the worker was down) leaves budget for later slots, which the
+upkeep then writes when they enter the horizon.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ def _fill(
     result: Expansion, recurrence: Recurrence, slot: datetime, target: datetime, budget
 ) -> None:
     """Add the slots from `slot` (included) to `target`, at most `budget` (None: no bound)."""
+    if budget is not None and budget <= 0:  # spent, unless a run skips slots: look again later
+        result.until = recurrence.following(slot)
+        return
     step = exact_step(recurrence)
     slots = _exact(slot, step, target) if step else _stepped(recurrence, slot, target)
     for first, runs in slots:

@@ -1,5 +1,6 @@
 """Keeping upcoming runs as time passes: one pass a minute purges minutes gone by and extends
-every active order whose expansion ends inside the horizon.
+every active order whose expansion ends inside the horizon, a quarter horizon further
+(store.SLACK).
 
 The work of a pass follows the runs that enter the horizon in that minute, not the number of
 orders: an order is read only when its first unwritten slot (orders.upcoming_until) comes within
@@ -16,7 +17,7 @@ from datetime import datetime
 
 from orders.db import Q
 from orders.upcoming.expansion import Expansion, expand
-from orders.upcoming.store import horizon_end, rows_of
+from orders.upcoming.store import horizon_end, reach, rows_of
 
 PURGE_BATCH = 20_000
 PURGE_MAX_BATCHES = 50  # a backlog larger than a million rows is worked off over several passes
@@ -37,9 +38,9 @@ class Pass:
 def upkeep(conn, now: datetime, hours: float, chunk: int = 1000) -> Pass:
     """One pass at `now` on `conn` (autocommit, dict rows): purge, then extend chunk by chunk."""
     done = Pass(purged=purge(conn, now))
-    target, after = horizon_end(now, hours), (None, 0)
+    due, target, after = horizon_end(now, hours), reach(now, hours), (None, 0)
     while done.chunks < MAX_CHUNKS:
-        params = {"target": target, "after_until": after[0], "after_id": after[1], "limit": chunk}
+        params = {"target": due, "after_until": after[0], "after_id": after[1], "limit": chunk}
         orders = conn.execute(Q["order_list_upcoming_due"], params).fetchall()
         if not orders:
             break
