@@ -72,7 +72,7 @@ def test_an_interval_order_is_expanded_over_the_horizon(client, db, alice):
 
     end = rows[-1][1]
     assert rows == schedule(db, order["order_id"], rows[0][0], end)
-    assert timedelta(hours=30) < end - datetime.now(UTC) <= timedelta(hours=30, minutes=10)
+    assert timedelta(hours=24) < end - datetime.now(UTC) <= timedelta(hours=30, minutes=10)
     assert len(rows) > 190
 
 
@@ -93,7 +93,7 @@ def test_seconds_intervals_are_counted_per_minute(client, db, alice):
         db, order["order_id"], rows[0][0], rows[2][0] + timedelta(minutes=1, microseconds=-1)
     )
     assert {runs for _, _, runs in rows[1:-1]} <= {8, 9}  # the ends are partial minutes
-    assert len(rows) == pytest.approx(30 * 60 + 10, abs=2)  # 24 h, a quarter more, 10 min
+    assert 24 * 60 + 8 <= len(rows) <= 30 * 60 + 12  # 24 h 10 min, and up to a quarter more
 
 
 def test_cron_with_a_time_zone_across_the_spring_change(client, db, alice):
@@ -228,7 +228,7 @@ def test_a_failed_order_loses_its_rows_and_a_retry_brings_them_back(
     )
     oid = order["order_id"]
     fail_executions_of(db, oid)
-    assert len(rows_of(db, oid)) == 31  # now, then hourly up to 30 h 10 min
+    assert 25 <= len(rows_of(db, oid)) <= 31  # now, then hourly over 24 h (to 30 h) 10 min
     workers.start("w1")
 
     failed = "SELECT 1 FROM orders WHERE order_id = %(id)s AND status = 'failed'"
@@ -241,7 +241,7 @@ def test_a_failed_order_loses_its_rows_and_a_retry_brings_them_back(
     assert retried.status_code == 200, retried.json
     rows = rows_of(db, oid)
     assert rows[0][1] == datetime.fromisoformat(retried.json["next_run_at"])
-    assert len(rows) == 31
+    assert 25 <= len(rows) <= 31 and rows == schedule(db, oid, rows[0][0], rows[-1][1])
 
 
 def test_batch_create_expands_every_order(client, db, alice):
@@ -272,7 +272,7 @@ def test_batch_create_expands_every_order(client, db, alice):
         rows = rows_of(db, order["order_id"])
         assert rows and rows == schedule(db, order["order_id"], rows[0][0], rows[-1][1])
     counts = [len(rows_of(db, o["order_id"])) for o in created.json["orders"]]
-    assert counts[0] == 1 and counts[1] == 16 and counts[2] in (1, 2)  # 30 h and 10 min
+    assert counts[0] == 1 and 13 <= counts[1] <= 16 and counts[2] in (1, 2)
 
 
 def test_the_upkeep_follows_the_clock_and_purges_the_past(client, db, alice):
@@ -312,7 +312,7 @@ def test_orders_made_by_hand_are_expanded_by_the_upkeep(client, db, alice):
     upkeep(db, datetime.now(UTC), hours=24)
 
     assert rows_of(db, oid)[0][1] == datetime.fromisoformat(order["next_run_at"])
-    assert len(rows_of(db, oid)) == 30  # an hour from now, then every hour up to 30 h 10 min
+    assert 24 <= len(rows_of(db, oid)) <= 30  # from an hour ahead, hourly over 24 (to 30) h
 
 
 def test_upkeep_writes_leave_no_audit_events(client, db, alice):

@@ -26,8 +26,16 @@ def horizon_end(now: datetime, hours: float) -> datetime:
 
 
 def reach(now: datetime, hours: float) -> datetime:
-    """How far an order is expanded when it is written."""
+    """How far an order is extended when the upkeep writes it."""
     return horizon_end(now, hours) + timedelta(hours=hours * SLACK)
+
+
+def first_reach(now: datetime, hours: float, order_id: int) -> datetime:
+    """How far an order is expanded the first time (or again from scratch): somewhere within
+    the slack, by its id, so that orders expanded together (a batch, the first pass after the
+    migration) do not all come due for extension in the same hour forever after."""
+    spread = (order_id * 0.6180339887498949) % 1.0  # the golden ratio: evenly spread ids
+    return horizon_end(now, hours) + timedelta(hours=hours * SLACK * spread)
 
 
 def rows_of(expansions: Iterable[Expansion]) -> dict[str, list]:
@@ -50,8 +58,11 @@ def rewrite(
     """Replace the upcoming runs of `orders` (rows of orders, locked or just inserted by the
     caller's transaction) with their schedule from now on; `new`: they have none yet.
     Three statements whatever the number of orders."""
-    target = reach(now, hours)
-    expansions = [expand(order, now, target) for order in orders if _active(order)]
+    expansions = [
+        expand(order, now, first_reach(now, hours, order["order_id"]))
+        for order in orders
+        if _active(order)
+    ]
     ids = [order["order_id"] for order in orders]
     if not new:
         conn.execute(Q["upcoming_delete_orders"], {"order_ids": ids})

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from orders.db import Q
 from orders.upcoming.expansion import Expansion, expand
-from orders.upcoming.store import horizon_end, reach, rows_of
+from orders.upcoming.store import first_reach, horizon_end, reach, rows_of
 
 PURGE_BATCH = 20_000
 PURGE_MAX_BATCHES = 50  # a backlog larger than a million rows is worked off over several passes
@@ -38,21 +38,27 @@ class Pass:
 def upkeep(conn, now: datetime, hours: float, chunk: int = 1000) -> Pass:
     """One pass at `now` on `conn` (autocommit, dict rows): purge, then extend chunk by chunk."""
     done = Pass(purged=purge(conn, now))
-    due, target, after = horizon_end(now, hours), reach(now, hours), (None, 0)
+    due, after = horizon_end(now, hours), (None, 0)
     while done.chunks < MAX_CHUNKS:
         params = {"target": due, "after_until": after[0], "after_id": after[1], "limit": chunk}
         orders = conn.execute(Q["order_list_upcoming_due"], params).fetchall()
         if not orders:
             break
         after = (orders[-1]["expanded_until"], orders[-1]["order_id"])
-        _extend(conn, orders, now, target, done)
+        _extend(conn, orders, now, hours, done)
         if len(orders) < chunk:
             break
     return done
 
 
-def _extend(conn, orders: list[dict], now: datetime, target: datetime, done: Pass) -> None:
-    expansions = [expand(o, now, target, start=o["expanded_until"]) for o in orders]
+def _extend(conn, orders: list[dict], now: datetime, hours: float, done: Pass) -> None:
+    target = reach(now, hours)
+    expansions = [
+        expand(o, now, target, start=o["expanded_until"])
+        if o["expanded_until"] is not None
+        else expand(o, now, first_reach(now, hours, o["order_id"]))
+        for o in orders
+    ]
     with conn.transaction():
         result = conn.execute(Q["upcoming_extend"], _chunk_params(orders, expansions)).fetchone()
     done.read += len(orders)
