@@ -134,6 +134,7 @@ class Settings(BaseSettings):
     # What is coming (issue 15): upcoming runs are kept this many hours ahead.
     upcoming_hours: int = Field(24, alias="ORDERS_UPCOMING_HOURS", ge=1, le=168)
     upcoming_chunk: int = Field(1000, alias="ORDERS_UPCOMING_CHUNK", ge=1, le=100_000)
+    upcoming_cron: str = Field("* * * * *", alias="ORDERS_UPCOMING_CRON")
 
     # Webhooks and circuit breakers (docs/webhooks.md).
     webhook_allow_private_targets: bool = Field(False, alias="ORDERS_WEBHOOK_ALLOW_PRIVATE_TARGETS")

@@ -1,8 +1,9 @@
 """expand_upcoming_runs: the periodic upkeep of the upcoming-runs table (orders/upcoming/upkeep.py).
 
-Every minute, once across all workers (Procrastinate's periodic deferrer), on the maintenance
-queue. The pass runs in a thread with its own connection: reading, expanding and writing chunks
-never holds the worker's event loop, whose other tasks and heartbeats go on meanwhile.
+Every minute (ORDERS_UPCOMING_CRON), once across all workers (Procrastinate's periodic
+deferrer), on the maintenance queue. The pass runs in a thread with its own connection:
+reading, expanding and writing chunks never holds the worker's event loop, whose other tasks
+and heartbeats go on meanwhile.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 settings = Settings()
 
 
-@app.periodic(cron="* * * * *")
+@app.periodic(cron=settings.upcoming_cron)
 @app.task(
     queue="maintenance",
     name="expand_upcoming_runs",

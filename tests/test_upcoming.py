@@ -369,6 +369,26 @@ def test_a_real_worker_leaves_the_future_rows_right(client, db, alice, workers, 
     assert sum(r[2] for r in rows_of(db, bounded["order_id"])) == 8
 
 
+@pytest.mark.slow
+def test_the_periodic_task_expands_orders_in_a_real_worker(
+    client, db, alice, workers, database_url
+):
+    """The expand_upcoming_runs task, run by a worker's periodic deferrer, expands an order
+    whose rows are gone and whose expansion was reset, as if inserted by hand."""
+    order = create(client, alice, is_recurring=True, repeat_interval=1, repeat_unit="hours")
+    oid = order["order_id"]
+    db.execute("DELETE FROM upcoming_runs WHERE order_id = %s", (oid,))
+    db.execute("UPDATE orders SET upcoming_until = '-infinity' WHERE order_id = %s", (oid,))
+
+    workers.start("w1", ORDERS_UPCOMING_CRON="* * * * * */2")
+
+    count = "SELECT count(*) AS n FROM upcoming_runs WHERE order_id = %(id)s"
+    wait_until(database_url, count, lambda r: r[0]["n"] >= 24, timeout=60, params={"id": oid})
+    rows = rows_of(db, oid)
+    assert rows == schedule(db, oid, rows[0][0], rows[-1][1])
+    assert rows[0][1] == datetime.fromisoformat(order["next_run_at"])
+
+
 def test_the_endpoint_answers_the_callers_runs_by_minute_in_pages(client, alice, bob):
     """Alice sees her own runs, by time, in pages; Bob's orders never appear."""
     tea = create(
