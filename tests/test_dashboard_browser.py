@@ -73,6 +73,8 @@ def test_admin_retries_a_failed_order_from_the_dashboard(
         expect(row).to_contain_text("provider unreachable")
         expect(page.locator("#recurring")).to_contain_text("weekly tea")
         expect(page.locator("#workers tbody tr")).to_have_count(1)
+        expect(page.locator("#upcoming-window")).to_contain_text("1 run")  # the tea, within 3 h
+        expect(page.locator("#upcoming rect")).to_have_count(1)
         row.locator("summary").click()  # the attempt history
         expect(row.locator("li")).to_have_count(3)  # first run + 2 retries
         page.screenshot(path=shots / "dashboard-overview.png", full_page=True)

@@ -252,7 +252,7 @@ async function refresh() {
     } else {
       const [overview, mail, downstream, upcoming] = await Promise.all([api("GET", "/dashboard/api/overview"),
         api("GET", "/dashboard/mail"), api("GET", "/dashboard/api/downstream"),
-        api("GET", `/dashboard/api/upcoming?hours=${UPCOMING_HOURS}`)]);
+        upcomingChart(api, UPCOMING_HOURS)]);
       renderOverview(overview, mail);
       renderDownstream(downstream);
       renderUpcoming(upcoming, UPCOMING_HOURS);
