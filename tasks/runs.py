@@ -26,9 +26,13 @@ import psycopg
 from psycopg import errors
 
 from orders.db import Q, Timeouts
+from orders.orders.missed import MissedRules, expired, plan_recurring
 from orders.orders.schedule import recurrence_of
+from tasks import claim
 
 log = logging.getLogger(__name__)
+SKIPPED = "missed run skipped: missed_runs is none"
+EXPIRED = "expired: its run could not start within expires_after"
 # Errors that say the database was busy, not that the order is wrong: retried, never counted.
 TRANSIENT = (
     errors.LockNotAvailable,
@@ -49,6 +53,7 @@ class Policy:
     transient_delay: float = 1.0
     levels: tuple[int, ...] = (0,)
     timeouts: Timeouts = field(default_factory=lambda: Timeouts(30, 5, 10))
+    missed: MissedRules = field(default_factory=MissedRules)
 
     def gives_up(self, attempt: int) -> bool:
         """Whether a run that failed its `attempt`-th attempt (1 = the first) is failed for
@@ -70,6 +75,9 @@ class Run:
     order: dict[str, Any]
     last: bool = False
     next_run_at: datetime | None = None
+    slot: datetime | None = None  # the slot this run is for; None: it does not run (see runs)
+    missed: int = 0
+    expired: bool = False
 
     @property
     def order_id(self) -> int:
@@ -79,13 +87,25 @@ class Run:
     def run_number(self) -> int:
         return self.order["executions_count"] + 1
 
-    def plan(self, now: datetime) -> None:
-        """Decide whether this is the order's last run and when the next one is."""
-        recurrence, done = recurrence_of(self.order), self.run_number
+    @property
+    def runs(self) -> bool:
+        """False for a missed run the order's policy skips, or an expired one-time order."""
+        return self.slot is not None and not self.expired
+
+    def plan(self, now: datetime, rules: MissedRules) -> None:
+        """Decide the slot this run is for (orders/orders/missed.py), whether it is the order's
+        last run and when the next one is."""
+        recurrence, due = recurrence_of(self.order), self.order["next_run_at"]
+        if recurrence is None:
+            self.slot, self.last = due, True
+            self.expired = expired(due, now, self.order["expires_after"])
+            return
+        late = plan_recurring(recurrence, self.order["missed_runs"], due, now, rules)
+        self.slot, self.next_run_at, self.missed = late.run_for, late.next_run_at, late.missed
         limit = self.order["max_executions"]
-        self.last = recurrence is None or (limit is not None and done >= limit)
-        if not self.last:
-            self.next_run_at = recurrence.next_after(self.order["next_run_at"], now)
+        self.last = self.runs and limit is not None and self.run_number >= limit
+        if self.last:
+            self.next_run_at = None
 
 
 def utc_now() -> datetime:
@@ -115,23 +135,22 @@ class Batch:
     async def run(self) -> None:
         actor = {"actor": f"worker:{self.policy.worker}"}
         await self.conn.execute(Q["session_begin_run"], self.policy.timeouts.params() | actor)
-        rows = await self._claim()
+        rows, served = await claim.claim(
+            self.conn, list(self.policy.levels), self.now, self.policy.batch
+        )
+        self.claimed = len(rows)
         # In order_id order: rows locked by this batch's triggers are locked in one order.
         rows.sort(key=lambda r: r["order_id"])
         runs = [Run(r["job_id"], r["attempts"], r["priority"], r) for r in rows if _due(r)]
         stale = [r["job_id"] for r in rows if not _due(r)]
         if stale:  # superseded, or its order is no longer scheduled: retire it, run nothing
             await self.conn.execute(Q["job_finish_many"], {"job_ids": stale})
-        for run, exc in _plan(runs, self.now):  # a schedule that cannot go on fails alone
+        for run, exc in _plan(runs, self.now, self.policy.missed):  # a broken schedule fails alone
             runs.remove(run)
             await self._record_failure(run, exc)
         await self._execute(runs)
-
-    async def _claim(self) -> list[dict[str, Any]]:
-        params = {"levels": list(self.policy.levels), "now": self.now, "batch": self.policy.batch}
-        rows = await (await self.conn.execute(Q["execution_claim_due"], params)).fetchall()
-        self.claimed = len(rows)
-        return rows
+        async with self.conn.transaction():  # a hint for the next claims, never worth a batch
+            await claim.advance(self.conn, served, rows, self.now)
 
     async def _execute(self, runs: list[Run]) -> None:
         """Write `runs`; on an error split them until the failing run is alone, record it."""
@@ -154,6 +173,27 @@ class Batch:
                 await self._execute(runs[len(runs) // 2 :])
 
     async def _write(self, runs: list[Run]) -> None:
+        if passed := [r for r in runs if not r.runs]:
+            await self._pass_over(passed)
+        if runs := [r for r in runs if r.runs]:
+            await self._write_runs(runs)
+
+    async def _pass_over(self, runs: list[Run]) -> None:
+        """Runs that do not happen: a missed run the policy skips (the order goes on at its next
+        slot) or an expired one-time order. Each is noted in the order's audit trail."""
+        execute, now = self.conn.execute, self.now
+        await execute(Q["job_finish_many"], {"job_ids": [r.job_id for r in runs]})
+        if skipped := [r for r in runs if not r.expired]:
+            await execute(Q["session_set_reason"], {"reason": SKIPPED})
+            next_job_ids = await self._defer_next(skipped)
+            await execute(Q["order_reschedule_many"], _completion(skipped, next_job_ids, now))
+        if gone := [r for r in runs if r.expired]:
+            await execute(Q["session_set_reason"], {"reason": EXPIRED})
+            params = {"order_ids": [r.order_id for r in gone], "error": EXPIRED, "now": now}
+            await execute(Q["order_expire_many"], params)
+        await execute(Q["session_set_reason"], {"reason": ""})
+
+    async def _write_runs(self, runs: list[Run]) -> None:
         ids, now, execute = [r.order_id for r in runs], self.now, self.conn.execute
         # One round trip per statement, on purpose: between statements the server sees the
         # session idle in its transaction, so a worker frozen here loses it after the idle
@@ -212,12 +252,12 @@ def _due(row: dict[str, Any]) -> bool:
     return row["status"] == "scheduled" and row["order_job_id"] == row["job_id"]
 
 
-def _plan(runs: list[Run], now: datetime) -> list[tuple[Run, Exception]]:
+def _plan(runs: list[Run], now: datetime, rules: MissedRules) -> list[tuple[Run, Exception]]:
     """Plan every run; the ones whose next slot cannot be computed, with the error."""
     failed = []
     for run in runs:
         try:
-            run.plan(now)
+            run.plan(now, rules)
         except (ValueError, OverflowError, KeyError) as exc:
             failed.append((run, exc))
     return failed
@@ -228,19 +268,16 @@ def _execution_rows(runs: list[Run], now: datetime, policy: Policy) -> dict[str,
         "order_ids": [r.order_id for r in runs],
         "run_numbers": [r.run_number for r in runs],
         "job_ids": [r.job_id for r in runs],
-        "scheduled_for": [r.order["next_run_at"] for r in runs],
+        "scheduled_for": [r.slot for r in runs],
         "attempts": [r.attempts + 1 for r in runs],
+        "missed": [r.missed for r in runs],
         "started": now,
         "worker": policy.worker,
     }
 
 
 def _next_jobs(runs: list[Run]) -> dict[str, Any]:
-    return {
-        "order_ids": [r.order_id for r in runs],
-        "run_at": [r.next_run_at for r in runs],
-        "priorities": [r.priority for r in runs],
-    }
+    return {"order_ids": [r.order_id for r in runs], "run_at": [r.next_run_at for r in runs]}
 
 
 def _completion(runs: list[Run], next_job_ids: dict[int, int], now: datetime) -> dict[str, Any]:
@@ -249,6 +286,7 @@ def _completion(runs: list[Run], next_job_ids: dict[int, int], now: datetime) ->
         "last": [r.last for r in runs],
         "next_run_at": [r.next_run_at for r in runs],
         "next_job_ids": [next_job_ids.get(r.order_id) for r in runs],
+        "slots": [r.slot for r in runs],
         "now": now,
     }
 
@@ -271,7 +309,7 @@ def _failed_run(run: Run, attempt: int, error: str, now: datetime, policy: Polic
         "order_id": run.order_id,
         "run_number": run.run_number,
         "job_id": run.job_id,
-        "scheduled_for": run.order["next_run_at"],
+        "scheduled_for": run.slot or run.order["next_run_at"],
         "started_at": now,
         "worker": policy.worker,
         "attempts": attempt,

@@ -29,7 +29,7 @@ from tasks.runs import TRANSIENT, Policy
 from tasks.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
-PRIORITY_LEVELS = (0,)
+PRIORITY_LEVELS = tuple(range(9, -1, -1))  # run levels, highest first (sql/0060)
 PERSIST_ATTEMPTS = 5
 
 
@@ -203,6 +203,7 @@ def run_policy(settings: Settings, name: str | None) -> Policy:
         transient_delay=settings.run_transient_retry_seconds,
         levels=PRIORITY_LEVELS,
         timeouts=settings.run_timeouts(),
+        missed=settings.missed_rules(),
     )
 
 

@@ -104,8 +104,18 @@ def test_batch_defer_returns_ids_in_the_order_given(db):
     """job_defer_next_runs maps the returned ids to orders by position."""
     from orders.db import Q
 
-    order_ids = list(range(1000, 1050))[::-1]
-    params = {"order_ids": order_ids, "run_at": [None] * 50, "priorities": [0] * 50}
+    user = db.execute(
+        "INSERT INTO users (email, password_hash) VALUES ('c@example.com', 'x') RETURNING user_id"
+    ).fetchone()["user_id"]
+    order_ids = [
+        r["order_id"]
+        for r in db.execute(
+            "INSERT INTO orders (user_id, order_name, schedule_time, next_run_at) "
+            "SELECT %s, 'o' || n, now(), now() FROM generate_series(1, 50) n RETURNING order_id",
+            (user,),
+        )
+    ][::-1]
+    params = {"order_ids": order_ids, "run_at": [None] * 50}
 
     ids = db.execute(Q["job_defer_next_runs"], params).fetchone()["job_ids"]
 
