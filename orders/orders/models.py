@@ -91,6 +91,10 @@ class Order(BaseModel):
     provider_id: int | None
     created_at: datetime
     updated_at: datetime
+    paused: bool = Field(
+        description="Paused (the order or its account): its runs wait until resumed; the "
+        "schedule is kept"
+    )
 
 
 class OrderPage(BaseModel):

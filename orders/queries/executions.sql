@@ -2,15 +2,21 @@
 -- Up to :batch due execution jobs with their orders, per priority level in the order given, then
 -- earliest due first. A job or an order another transaction holds (a batch being run elsewhere,
 -- an API change, an operator's lock) is skipped, never waited for; all stay locked until commit.
+-- Pauses (0062): nothing is claimed while the orders queue is paused (a one-time filter on the
+-- queue_pauses primary key); a job of a paused order or account comes back with `paused` and is
+-- retired without running (the paused accounts are read once, from a partial index).
 SELECT c.job_id, c.attempts, c.priority, c.order_id, c.user_id, c.status, c.order_job_id,
        c.is_recurring, c.repeat_interval, c.repeat_unit, c.cron, c.timezone, c.max_executions,
-       c.executions_count, c.next_run_at, c.provider_id, c.schedule_time
+       c.executions_count, c.next_run_at, c.provider_id, c.schedule_time, c.paused
 FROM unnest(%(levels)s::int[]) WITH ORDINALITY AS l(level, n)
 CROSS JOIN LATERAL (
     SELECT j.id AS job_id, j.attempts, j.priority, o.order_id, o.user_id, o.status::text AS status,
            o.job_id AS order_job_id, o.is_recurring, o.repeat_interval,
            o.repeat_unit::text AS repeat_unit, o.cron, o.timezone, o.max_executions,
-           o.executions_count, o.next_run_at, o.provider_id, o.schedule_time
+           o.executions_count, o.next_run_at, o.provider_id, o.schedule_time,
+           (o.paused_at IS NOT NULL
+            OR o.user_id = ANY (ARRAY(SELECT user_id FROM users WHERE paused_at IS NOT NULL)))
+           AS paused
     FROM procrastinate_jobs j
     JOIN orders o ON o.order_id = (j.args ->> 'order_id')::bigint
     WHERE j.status = 'todo' AND j.task_name = 'execute_order' AND j.priority = l.level
@@ -19,6 +25,7 @@ CROSS JOIN LATERAL (
     LIMIT %(batch)s
     FOR UPDATE OF j, o SKIP LOCKED
 ) c
+WHERE NOT EXISTS (SELECT FROM queue_pauses WHERE queue_name = 'orders')
 LIMIT %(batch)s;
 
 -- name: execution_mark_processing

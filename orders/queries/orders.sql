@@ -16,7 +16,9 @@ VALUES (%(order_id)s, %(user_id)s, %(order_name)s, %(payload)s, %(schedule_time)
 -- One order of one user (someone else's is simply not found); user_id NULL: any (operators).
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
-       next_run_at, last_run_at, last_error, provider_id, created_at, updated_at
+       next_run_at, last_run_at, last_error, provider_id, created_at, updated_at,
+       (paused_at IS NOT NULL OR EXISTS (SELECT FROM users pu WHERE pu.user_id = orders.user_id
+                                         AND pu.paused_at IS NOT NULL)) AS paused
 FROM orders
 WHERE order_id = %(order_id)s AND (%(user_id)s::bigint IS NULL OR user_id = %(user_id)s::bigint);
 
@@ -25,7 +27,9 @@ WHERE order_id = %(order_id)s AND (%(user_id)s::bigint IS NULL OR user_id = %(us
 -- so NOWAIT: a change of an order being run is refused at once (409), never queued behind it.
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
-       next_run_at, last_run_at, last_error, provider_id, created_at, updated_at
+       next_run_at, last_run_at, last_error, provider_id, created_at, updated_at,
+       (paused_at IS NOT NULL OR EXISTS (SELECT FROM users pu WHERE pu.user_id = orders.user_id
+                                         AND pu.paused_at IS NOT NULL)) AS paused
 FROM orders
 WHERE order_id = %(order_id)s AND (%(user_id)s::bigint IS NULL OR user_id = %(user_id)s::bigint)
 FOR UPDATE NOWAIT;
@@ -40,7 +44,9 @@ WHERE user_id = %(user_id)s AND idempotency_key = %(idempotency_key)s;
 -- A page of a user's orders, newest first, keyset-paginated on order_id.
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
-       next_run_at, last_run_at, last_error, provider_id, created_at, updated_at
+       next_run_at, last_run_at, last_error, provider_id, created_at, updated_at,
+       (paused_at IS NOT NULL OR EXISTS (SELECT FROM users pu WHERE pu.user_id = orders.user_id
+                                         AND pu.paused_at IS NOT NULL)) AS paused
 FROM orders
 WHERE user_id = %(user_id)s
   AND (%(status)s::order_status IS NULL OR status = %(status)s::order_status)
@@ -77,13 +83,16 @@ ORDER BY occurred_at, event_id
 LIMIT %(limit)s;
 
 -- name: order_list_stuck
--- Scheduled orders overdue by the grace period whose job is missing, failed or cancelled.
+-- Scheduled orders overdue by the grace period whose job is missing, failed or cancelled. A
+-- paused order (or one of a paused account) has no job on purpose: it is left alone.
 SELECT o.order_id, o.job_id, coalesce(j.status::text, 'missing') AS job_status
 FROM orders o
 LEFT JOIN procrastinate_jobs j ON j.id = o.job_id
 WHERE o.status = 'scheduled'
   AND o.next_run_at <= %(overdue_before)s
   AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing'))
+  AND o.paused_at IS NULL
+  AND o.user_id <> ALL (ARRAY(SELECT user_id FROM users WHERE paused_at IS NOT NULL))
 ORDER BY o.next_run_at
 LIMIT %(limit)s
 FOR UPDATE OF o SKIP LOCKED;
