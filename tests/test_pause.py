@@ -55,9 +55,13 @@ def refusal(db, sql: str, params) -> psycopg.Error:
 def test_sql_pause_and_resume_of_an_order_keep_its_schedule_and_audit_it(client, db, alice):
     """An order paused in SQL stays scheduled with its next run; resume defers one new job."""
     order_id = create(client, alice)
-    before = db.execute("SELECT next_run_at FROM orders WHERE order_id = %s", (order_id,)).fetchone()
+    before = db.execute(
+        "SELECT next_run_at FROM orders WHERE order_id = %s", (order_id,)
+    ).fetchone()
 
-    paused = db.execute(PAUSE, ("order", str(order_id), "operator:ada", "customer asked")).fetchone()
+    paused = db.execute(
+        PAUSE, ("order", str(order_id), "operator:ada", "customer asked")
+    ).fetchone()
     job_gone = db.execute(
         "DELETE FROM procrastinate_jobs WHERE args->>'order_id' = %s RETURNING id", (str(order_id),)
     ).fetchall()  # as the executor retires a paused order's due job
