@@ -23,6 +23,7 @@ from orders.orders.models import Order
 
 Scope = Literal["all", "queue", "account", "order"]
 ACTIONS_SHOWN = 20
+PAUSES_SHOWN = 200
 # SQLSTATE of the functions' refusals -> HTTP status (the code is the error's DETAIL).
 STATUS = {
     errors.InvalidParameterValue: 400,
@@ -68,7 +69,9 @@ class OperatorAction(BaseModel):
 
 
 class Pauses(BaseModel):
-    paused: list[Paused] = Field(description="Everything paused now")
+    paused: list[Paused] = Field(
+        description="What is paused now: queues and accounts, then the 200 oldest paused orders"
+    )
     actions: list[OperatorAction] = Field(description="The latest pauses and resumes")
 
 
@@ -113,7 +116,7 @@ def _refusal(exc: psycopg.Error) -> Exception:
 def list_pauses(db: Database) -> Pauses:
     """What is paused now, and the latest operator actions."""
     with db.read() as conn:
-        paused = conn.execute(Q["pause_list"]).fetchall()
+        paused = conn.execute(Q["pause_list"], {"limit": PAUSES_SHOWN}).fetchall()
         actions = conn.execute(Q["operator_action_list_recent"], {"limit": ACTIONS_SHOWN})
         return Pauses(paused=paused, actions=actions.fetchall())
 

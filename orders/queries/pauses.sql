@@ -7,8 +7,12 @@ SELECT orders_pause(%(scope)s, %(target)s, %(operator)s, %(reason)s) AS changed;
 SELECT orders_resume(%(scope)s, %(target)s, %(operator)s) AS changed;
 
 -- name: pause_list
--- Everything paused now (the pauses view: few rows, each part read from a small index).
-SELECT scope, target, paused_at, paused_by, reason FROM pauses ORDER BY paused_at, scope, target;
+-- What is paused now, queues and accounts first, then the oldest paused orders (each part of
+-- the pauses view reads a small partial index; the LIMIT bounds many paused orders).
+SELECT scope, target, paused_at, paused_by, reason
+FROM pauses
+ORDER BY scope = 'order', paused_at, target
+LIMIT %(limit)s;
 
 -- name: operator_action_list_recent
 -- The latest pauses and resumes, newest first (index on at).
