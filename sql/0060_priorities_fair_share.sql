@@ -32,6 +32,7 @@ COMMENT ON COLUMN users.tier IS
     'Service tier (account_tiers); changing it re-levels the account''s waiting runs at once.';
 COMMENT ON COLUMN users.share_weight IS
     'This account''s weight in the fair share of a batch; NULL: its tier''s share_weight.';
+GRANT SELECT (tier, share_weight) ON users TO orders_readonly;
 
 CREATE TYPE order_priority AS ENUM ('low', 'normal', 'high', 'urgent');
 COMMENT ON TYPE order_priority IS

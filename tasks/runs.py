@@ -143,7 +143,7 @@ class Batch:
         rows.sort(key=lambda r: r["order_id"])
         runs = [Run(r["job_id"], r["attempts"], r["priority"], r) for r in rows if _due(r)]
         stale = [r["job_id"] for r in rows if not _due(r)]
-        if stale:  # superseded, or its order is no longer scheduled: retire it, run nothing
+        if stale:  # superseded, paused, or no longer scheduled: retire it, run nothing
             await self.conn.execute(Q["job_finish_many"], {"job_ids": stale})
         for run, exc in _plan(runs, self.now, self.policy.missed):  # a broken schedule fails alone
             runs.remove(run)
@@ -249,7 +249,10 @@ class Batch:
 
 
 def _due(row: dict[str, Any]) -> bool:
-    return row["status"] == "scheduled" and row["order_job_id"] == row["job_id"]
+    """The job is its order's current one and the order may run: a paused order's job is
+    retired (the order keeps its schedule; resuming defers a new job)."""
+    current = row["status"] == "scheduled" and row["order_job_id"] == row["job_id"]
+    return current and not row["paused"]
 
 
 def _plan(runs: list[Run], now: datetime, rules: MissedRules) -> list[tuple[Run, Exception]]:

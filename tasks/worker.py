@@ -25,6 +25,7 @@ from tasks.app import ORDERS_QUEUE, QUEUES, app, size_pool
 from tasks.control import Control, Timing
 from tasks.executor import Executor
 from tasks.health import WorkerHealth, metrics_middleware, serve
+from tasks.pausing import PausableQueues
 from tasks.runs import TRANSIENT, Policy
 from tasks.supervisor import Supervisor
 
@@ -33,8 +34,9 @@ PRIORITY_LEVELS = tuple(range(9, -1, -1))  # run levels, highest first (sql/0060
 PERSIST_ATTEMPTS = 5
 
 
-class OrdersWorker(worker.Worker):
-    """Procrastinate's worker, plus this process's executor, control connection and log."""
+class OrdersWorker(PausableQueues, worker.Worker):
+    """Procrastinate's worker (skipping paused queues), plus this process's executor, control
+    connection and log."""
 
     def __init__(
         self,

@@ -327,6 +327,8 @@ def test_hot_queries_never_scan_history(client, db, alice, acme):
         "job_error_list_of_orders": {"order_ids": [order_id], "job_ids": [None], "per_order": 50},
         "order_list_recurring_active": {"limit": 50},
         "order_list_stuck_view": {"limit": 50},
+        "pause_list": {"limit": 200},
+        "operator_action_list_recent": {"limit": 20},
         "worker_list_live": {},
         "outbox_oldest_pending": {},
         "outbox_problems_list": {"limit": 50},

@@ -124,3 +124,36 @@ def test_batch_defer_returns_ids_in_the_order_given(db):
     )
     order_of = {r["id"]: r["order_id"] for r in rows}
     assert [order_of[i] for i in ids] == order_ids
+
+
+# Procrastinate's Worker methods tasks/pausing.py relies on, with the md5 of their source.
+WORKER_METHODS = {
+    "_fetch_and_process_jobs": "0eb87951d2d6d475dc75614c910cb9b6",
+    "_run_loop": "f097e77f738148faa3f612a85678b9dd",
+}
+
+
+def test_the_worker_fetches_with_self_queues_each_round():
+    """tasks/pausing.py narrows `self.queues` before each fetch round (paused queues): the
+    worker must fetch with `self.queues` inside `_fetch_and_process_jobs`, call that after every
+    wake-up from its run loop, and clear `_new_job_event` after a round (we clear it when we
+    skip one, else a worker whose queues are all paused would spin)."""
+    import hashlib
+    import inspect
+
+    from procrastinate import worker
+
+    fetch = inspect.getsource(worker.Worker._fetch_and_process_jobs)
+    loop = inspect.getsource(worker.Worker._run_loop)
+    hashes = {
+        name: hashlib.md5(  # noqa: S324 - a fingerprint of source text, not security
+            inspect.getsource(getattr(worker.Worker, name)).encode()
+        ).hexdigest()
+        for name in WORKER_METHODS
+    }
+    assert "fetch_job(" in fetch and "queues=self.queues" in fetch
+    assert "self._new_job_event.clear()" in fetch
+    assert loop.count("await self._fetch_and_process_jobs()") == 2
+    assert "self._new_job_event.wait()" in loop
+    assert "self.queues = queues" in inspect.getsource(worker.Worker.__init__)
+    assert hashes == WORKER_METHODS, "Procrastinate's fetch loop changed: re-check tasks/pausing.py"

@@ -108,6 +108,10 @@ class Order(BaseModel):
     expires_after: Annotated[int | None, BeforeValidator(_seconds)]
     created_at: datetime
     updated_at: datetime
+    paused: bool = Field(
+        description="Paused (the order or its account): its runs wait until resumed; the "
+        "schedule is kept"
+    )
 
 
 class OrderPage(BaseModel):

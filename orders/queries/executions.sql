@@ -1,11 +1,12 @@
 -- name: execution_levels_due
 -- Which of these run levels (highest first) have an execution job due: the claim visits only
--- those, in this order. One index probe per level.
+-- those, in this order. One index probe per level; none while the orders queue is paused (0062).
 SELECT l.level
 FROM unnest(%(levels)s::int[]) WITH ORDINALITY AS l(level, n)
 WHERE EXISTS (SELECT 1 FROM procrastinate_jobs j
               WHERE j.status = 'todo' AND j.task_name = 'execute_order' AND j.priority = l.level
                 AND j.scheduled_at <= %(now)s)
+  AND NOT EXISTS (SELECT FROM queue_pauses WHERE queue_name = 'orders')
 ORDER BY l.n;
 
 -- name: account_queue_list_due
@@ -23,7 +24,8 @@ LIMIT %(limit)s;
 -- share (:user_ids, :shares; its earliest due first), then, with what the batch has left, the
 -- level's earliest due jobs whoever's they are. A job or an order another transaction holds (a
 -- batch being run elsewhere, an API change, an operator's lock) is skipped, never waited for;
--- all stay locked until commit.
+-- all stay locked until commit. A job of a paused order or account (0062) comes back `paused`
+-- and is retired without running (the paused accounts are read once, from a partial index).
 WITH fair AS (
     SELECT f.id
     FROM unnest(%(user_ids)s::bigint[], %(shares)s::int[]) WITH ORDINALITY AS s(user_id, share, n)
@@ -47,7 +49,10 @@ SELECT j.id AS job_id, j.attempts, j.priority, o.order_id, o.user_id, o.status::
        o.job_id AS order_job_id, o.is_recurring, o.repeat_interval,
        o.repeat_unit::text AS repeat_unit, o.cron, o.timezone, o.max_executions,
        o.executions_count, o.next_run_at, o.provider_id, o.schedule_time,
-       o.missed_runs::text AS missed_runs, o.expires_after
+       o.missed_runs::text AS missed_runs, o.expires_after,
+       (o.paused_at IS NOT NULL
+        OR o.user_id = ANY (ARRAY(SELECT user_id FROM users WHERE paused_at IS NOT NULL)))
+       AS paused
 FROM (SELECT id FROM fair UNION ALL SELECT id FROM rest) c
 JOIN procrastinate_jobs j ON j.id = c.id
 JOIN orders o ON o.order_id = (j.args ->> 'order_id')::bigint

@@ -24,14 +24,18 @@ FROM unnest(%(order_id)s::bigint[], %(order_name)s::text[], %(payload)s::jsonb[]
 RETURNING order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
           repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
           next_run_at, last_run_at, last_error, provider_id, priority, missed_runs, expires_after,
-       created_at, updated_at;
+       created_at, updated_at,
+          EXISTS (SELECT FROM users pu WHERE pu.user_id = %(user_id)s AND pu.paused_at IS NOT NULL)
+              AS paused;
 
 -- name: order_list_by_ids
 -- A user's orders by id, in the order given (a replayed batch answers as it did the first time).
 SELECT o.order_id, o.user_id, o.order_name, o.payload, o.schedule_time, o.status, o.job_id,
        o.is_recurring, o.repeat_interval, o.repeat_unit, o.cron, o.timezone, o.max_executions,
        o.executions_count, o.next_run_at, o.last_run_at, o.last_error, o.provider_id,
-       o.priority, o.missed_runs, o.expires_after, o.created_at, o.updated_at
+       o.priority, o.missed_runs, o.expires_after, o.created_at, o.updated_at,
+       (o.paused_at IS NOT NULL OR EXISTS (SELECT FROM users pu WHERE pu.user_id = o.user_id
+                                           AND pu.paused_at IS NOT NULL)) AS paused
 FROM unnest(%(order_ids)s::bigint[]) WITH ORDINALITY AS wanted(order_id, position)
 JOIN orders o ON o.order_id = wanted.order_id AND o.user_id = %(user_id)s
 ORDER BY wanted.position;

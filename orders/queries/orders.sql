@@ -18,7 +18,9 @@ VALUES (%(order_id)s, %(user_id)s, %(order_name)s, %(payload)s, %(schedule_time)
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
        next_run_at, last_run_at, last_error, provider_id, priority, missed_runs, expires_after,
-       created_at, updated_at
+       created_at, updated_at,
+       (paused_at IS NOT NULL OR EXISTS (SELECT FROM users pu WHERE pu.user_id = orders.user_id
+                                         AND pu.paused_at IS NOT NULL)) AS paused
 FROM orders
 WHERE order_id = %(order_id)s AND (%(user_id)s::bigint IS NULL OR user_id = %(user_id)s::bigint);
 
@@ -28,7 +30,9 @@ WHERE order_id = %(order_id)s AND (%(user_id)s::bigint IS NULL OR user_id = %(us
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
        next_run_at, last_run_at, last_error, provider_id, priority, missed_runs, expires_after,
-       created_at, updated_at
+       created_at, updated_at,
+       (paused_at IS NOT NULL OR EXISTS (SELECT FROM users pu WHERE pu.user_id = orders.user_id
+                                         AND pu.paused_at IS NOT NULL)) AS paused
 FROM orders
 WHERE order_id = %(order_id)s AND (%(user_id)s::bigint IS NULL OR user_id = %(user_id)s::bigint)
 FOR UPDATE NOWAIT;
@@ -44,7 +48,9 @@ WHERE user_id = %(user_id)s AND idempotency_key = %(idempotency_key)s;
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
        next_run_at, last_run_at, last_error, provider_id, priority, missed_runs, expires_after,
-       created_at, updated_at
+       created_at, updated_at,
+       (paused_at IS NOT NULL OR EXISTS (SELECT FROM users pu WHERE pu.user_id = orders.user_id
+                                         AND pu.paused_at IS NOT NULL)) AS paused
 FROM orders
 WHERE user_id = %(user_id)s
   AND (%(status)s::order_status IS NULL OR status = %(status)s::order_status)
@@ -82,7 +88,8 @@ ORDER BY occurred_at, event_id
 LIMIT %(limit)s;
 
 -- name: order_list_stuck
--- Scheduled orders overdue by the grace period whose job is missing, failed or cancelled.
+-- Scheduled orders overdue by the grace period whose job is missing, failed or cancelled. A
+-- paused order (or one of a paused account) has no job on purpose: it is left alone.
 SELECT o.order_id, o.user_id, o.job_id, coalesce(j.status::text, 'missing') AS job_status,
        orders_run_level(o.priority, a.priority_boost) AS level
 FROM orders o
@@ -91,6 +98,8 @@ LEFT JOIN procrastinate_jobs j ON j.id = o.job_id
 WHERE o.status = 'scheduled'
   AND o.next_run_at <= %(overdue_before)s
   AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing'))
+  AND o.paused_at IS NULL
+  AND o.user_id <> ALL (ARRAY(SELECT user_id FROM users WHERE paused_at IS NOT NULL))
 ORDER BY o.next_run_at
 LIMIT %(limit)s
 FOR UPDATE OF o SKIP LOCKED;
