@@ -17,20 +17,13 @@ from psycopg import errors
 from pydantic import BaseModel, ConfigDict, Field
 
 from orders.db import Database, Q
-from orders.errors import ApiError, Busy, Conflict, NotFound
+from orders.errors import Busy, Conflict, NotFound, refusal
 from orders.orders import service as orders
 from orders.orders.models import Order
 
 Scope = Literal["all", "queue", "account", "order"]
 ACTIONS_SHOWN = 20
 PAUSES_SHOWN = 200
-# SQLSTATE of the functions' refusals -> HTTP status (the code is the error's DETAIL).
-STATUS = {
-    errors.InvalidParameterValue: 400,
-    errors.CheckViolation: 400,
-    errors.NoDataFound: 404,
-    errors.ObjectNotInPrerequisiteState: 409,
-}
 
 
 class PauseRequest(BaseModel):
@@ -62,7 +55,7 @@ class OperatorAction(BaseModel):
     action_id: int
     at: datetime
     operator: str
-    action: Literal["pause", "resume"]
+    action: Literal["pause", "resume", "set_tier"]
     scope: Scope
     target: str | None
     reason: str | None
@@ -102,15 +95,7 @@ def _call(db: Database, query: str, params: dict, operator: str) -> list[str]:
     except errors.LockNotAvailable:
         raise Busy("the order or account is being changed right now") from None
     except psycopg.Error as exc:
-        raise _refusal(exc) from None
-
-
-def _refusal(exc: psycopg.Error) -> Exception:
-    """The function's refusal as an ApiError; anything else is not ours to translate."""
-    status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), None)
-    if status is None or exc.diag.message_detail is None:
-        return exc
-    return ApiError(status, exc.diag.message_detail, exc.diag.message_primary or "refused")
+        raise refusal(exc) from None
 
 
 def list_pauses(db: Database) -> Pauses:

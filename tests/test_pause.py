@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from orders.cli import main
 from tests.conftest import Account
 from tests.helpers import assert_error, in_, jobs_of
 
@@ -21,22 +19,6 @@ def admin(client, db) -> Account:
     account = Account(client, "ops@example.com")
     db.execute("UPDATE users SET role = 'admin' WHERE user_id = %s", (account.user_id,))
     return account
-
-
-@pytest.fixture
-def cli(database_url, settings, monkeypatch):
-    """Run `orders ...` in-process against this test's database, as operator `tester`."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("ORDERS_LOG_FILE", str(settings.log_file))
-    monkeypatch.setenv("ORDERS_OPERATOR", "tester")
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return run
 
 
 def create(client, account, **fields) -> int:

@@ -208,3 +208,37 @@ async def _two_claims(url: str, now: datetime, batch: int) -> tuple[list[dict], 
         first, _ = await claim.claim(one, levels, now, batch)
         second, _ = await claim.claim(two, levels, now, batch)
         return first, second
+
+
+def test_operators_set_a_tier_from_the_cli_and_it_is_audited(client, db, cli, alice):
+    waiting = create(client, alice)
+
+    out = cli("set-tier", alice.email, "vip", "--weight", "5")
+
+    assert "tier vip, weight 5, 1 waiting runs" in out
+    assert job_level(db, waiting) == 5
+    action = db.execute(
+        "SELECT operator, action, scope, target, reason FROM operator_actions"
+    ).fetchone()
+    assert action == {
+        "operator": "operator:tester",
+        "action": "set_tier",
+        "scope": "account",
+        "target": alice.email,
+        "reason": "tier vip, weight 5",
+    }
+    listing = cli("tiers")
+    assert "vip" in listing and "standard" in listing
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("set-tier", "nobody@example.com", "vip"), "no account"),
+        (("set-tier", "{alice}", "gold"), "no tier gold; the tiers are: standard, vip"),
+        (("set-tier", "{alice}", "vip", "--weight", "0"), "0 is not in the range"),
+    ],
+)
+def test_bad_tier_requests_get_a_clear_cli_error(cli, alice, args, message):
+    out = cli(*(a.format(alice=alice.email) for a in args), code=2 if "--weight" in args else 1)
+    assert message in out
