@@ -41,6 +41,7 @@ def test_stats_shows_statuses_queues_and_lateness(cli, client, alice, db):
         "completed": "0",
         "failed": "1",
         "cancelled": "0",
+        "expired": "0",
     }
     assert [line.split()[:3] for line in queues.splitlines()[2:]] == [["orders", "todo", "1"]]
     assert "overdue 0 · stuck 0" in summary and "failed orders 1 · live workers 0" in summary
