@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     )
     missed_run_grace_seconds: float = Field(60.0, alias="ORDERS_MISSED_RUN_GRACE_SECONDS", ge=0)
     missed_runs_max: int = Field(100, alias="ORDERS_MISSED_RUNS_MAX", ge=1, le=10_000)
+    fair_share: bool = Field(True, alias="ORDERS_FAIR_SHARE")
     maintenance_statement_timeout_seconds: float = Field(
         60.0, alias="ORDERS_MAINTENANCE_STATEMENT_TIMEOUT_SECONDS", ge=0
     )

@@ -47,15 +47,17 @@ def fair_shares(weights: list[int], capacity: int) -> list[int]:
 
 
 async def claim(
-    conn: psycopg.AsyncConnection, levels: list[int], now: datetime, batch: int
+    conn: psycopg.AsyncConnection, levels: list[int], now: datetime, batch: int, fair: bool = True
 ) -> tuple[list[dict[str, Any]], list[Served]]:
-    """Lock up to `batch` due execution jobs with their orders; the accounts shared between."""
+    """Lock up to `batch` due execution jobs with their orders; the accounts shared between
+    (fair=False: none, each level's earliest due first, whoever's: ORDERS_FAIR_SHARE)."""
     rows: list[dict[str, Any]] = []
     served: list[Served] = []
     for level in await _levels_due(conn, levels, now):
         if (capacity := batch - len(rows)) <= 0:
             break
-        share = await _share(conn, level, now, capacity - capacity // RESERVE_DIVISOR)
+        fair_part = capacity - capacity // RESERVE_DIVISOR
+        share = await _share(conn, level, now, fair_part) if fair else Served(level, [], [])
         params = {"level": level, "now": now, "batch": capacity}
         params |= {"user_ids": share.user_ids, "shares": share.shares}
         rows += await (await conn.execute(Q["execution_claim_level"], params)).fetchall()

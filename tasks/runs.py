@@ -54,6 +54,7 @@ class Policy:
     levels: tuple[int, ...] = (0,)
     timeouts: Timeouts = field(default_factory=lambda: Timeouts(30, 5, 10))
     missed: MissedRules = field(default_factory=MissedRules)
+    fair: bool = True  # share each batch between the accounts with orders due (tasks/claim.py)
 
     def gives_up(self, attempt: int) -> bool:
         """Whether a run that failed its `attempt`-th attempt (1 = the first) is failed for
@@ -135,8 +136,9 @@ class Batch:
     async def run(self) -> None:
         actor = {"actor": f"worker:{self.policy.worker}"}
         await self.conn.execute(Q["session_begin_run"], self.policy.timeouts.params() | actor)
+        policy = self.policy
         rows, served = await claim.claim(
-            self.conn, list(self.policy.levels), self.now, self.policy.batch
+            self.conn, list(policy.levels), self.now, policy.batch, policy.fair
         )
         self.claimed = len(rows)
         # In order_id order: rows locked by this batch's triggers are locked in one order.

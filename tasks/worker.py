@@ -206,6 +206,7 @@ def run_policy(settings: Settings, name: str | None) -> Policy:
         levels=PRIORITY_LEVELS,
         timeouts=settings.run_timeouts(),
         missed=settings.missed_rules(),
+        fair=settings.fair_share,
     )
 
 
