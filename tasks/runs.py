@@ -17,18 +17,17 @@ or statement that took too long) delays the runs a moment without counting an at
 from __future__ import annotations
 
 import logging
-import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import errors
 
-from orders.db import Q, Timeouts
-from orders.orders.missed import MissedRules, expired, plan_recurring
-from orders.orders.schedule import recurrence_of
+from orders.db import Q
 from tasks import claim
+from tasks import run_params as rows_of
+from tasks.run_plan import Policy, Run, plan_runs
 
 log = logging.getLogger(__name__)
 SKIPPED = "missed run skipped: missed_runs is none"
@@ -40,73 +39,6 @@ TRANSIENT = (
     errors.DeadlockDetected,
     errors.SerializationFailure,
 )
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How a worker runs orders: batch size, attempts, backoff and its name."""
-
-    worker: str
-    batch: int = 500
-    max_attempts: int = 6
-    retry_base: float = 2.0
-    transient_delay: float = 1.0
-    levels: tuple[int, ...] = (0,)
-    timeouts: Timeouts = field(default_factory=lambda: Timeouts(30, 5, 10))
-    missed: MissedRules = field(default_factory=MissedRules)
-    fair: bool = True  # share each batch between the accounts with orders due (tasks/claim.py)
-
-    def gives_up(self, attempt: int) -> bool:
-        """Whether a run that failed its `attempt`-th attempt (1 = the first) is failed for
-        good: ORDERS_RUN_MAX_ATTEMPTS counts attempts, the first included."""
-        return attempt >= self.max_attempts
-
-    def retry_at(self, now: datetime, attempts_before: int) -> datetime:
-        """Exponential backoff, as Procrastinate's RetryStrategy(exponential_wait=base)."""
-        return now + timedelta(seconds=self.retry_base ** (attempts_before + 1))
-
-
-@dataclass
-class Run:
-    """One claimed job whose order is due: what to write for it."""
-
-    job_id: int
-    attempts: int
-    priority: int
-    order: dict[str, Any]
-    last: bool = False
-    next_run_at: datetime | None = None
-    slot: datetime | None = None  # the slot this run is for; None: it does not run (see runs)
-    missed: int = 0
-    expired: bool = False
-
-    @property
-    def order_id(self) -> int:
-        return self.order["order_id"]
-
-    @property
-    def run_number(self) -> int:
-        return self.order["executions_count"] + 1
-
-    @property
-    def runs(self) -> bool:
-        """False for a missed run the order's policy skips, or an expired one-time order."""
-        return self.slot is not None and not self.expired
-
-    def plan(self, now: datetime, rules: MissedRules) -> None:
-        """Decide the slot this run is for (orders/orders/missed.py), whether it is the order's
-        last run and when the next one is."""
-        recurrence, due = recurrence_of(self.order), self.order["next_run_at"]
-        if recurrence is None:
-            self.slot, self.last = due, True
-            self.expired = expired(due, now, self.order["expires_after"])
-            return
-        late = plan_recurring(recurrence, self.order["missed_runs"], due, now, rules)
-        self.slot, self.next_run_at, self.missed = late.run_for, late.next_run_at, late.missed
-        limit = self.order["max_executions"]
-        self.last = self.runs and limit is not None and self.run_number >= limit
-        if self.last:
-            self.next_run_at = None
 
 
 def utc_now() -> datetime:
@@ -147,12 +79,22 @@ class Batch:
         stale = [r["job_id"] for r in rows if not _due(r)]
         if stale:  # superseded, paused, or no longer scheduled: retire it, run nothing
             await self.conn.execute(Q["job_finish_many"], {"job_ids": stale})
-        for run, exc in _plan(runs, self.now, self.policy.missed):  # a broken schedule fails alone
+        # a schedule that cannot go on fails alone
+        for run, exc in plan_runs(runs, self.now, self.policy.missed):
             runs.remove(run)
             await self._record_failure(run, exc)
         await self._execute(runs)
-        async with self.conn.transaction():  # a hint for the next claims, never worth a batch
-            await claim.advance(self.conn, served, rows, self.now)
+        await self._advance(served, rows)
+
+    async def _advance(self, served: list[claim.Served], rows: list[dict[str, Any]]) -> None:
+        """Move account_queue on: a hint for the next claims, never worth failing a batch."""
+        try:
+            async with self.conn.transaction():
+                await claim.advance(self.conn, served, rows, self.now)
+        except psycopg.Error as exc:
+            if self.conn.broken:
+                raise
+            log.warning("account_queue not moved on after the batch: %s", exc)
 
     async def _execute(self, runs: list[Run]) -> None:
         """Write `runs`; on an error split them until the failing run is alone, record it."""
@@ -188,7 +130,9 @@ class Batch:
         if skipped := [r for r in runs if not r.expired]:
             await execute(Q["session_set_reason"], {"reason": SKIPPED})
             next_job_ids = await self._defer_next(skipped)
-            await execute(Q["order_reschedule_many"], _completion(skipped, next_job_ids, now))
+            await execute(
+                Q["order_reschedule_many"], rows_of.completion(skipped, next_job_ids, now)
+            )
         if gone := [r for r in runs if r.expired]:
             await execute(Q["session_set_reason"], {"reason": EXPIRED})
             params = {"order_ids": [r.order_id for r in gone], "error": EXPIRED, "now": now}
@@ -203,16 +147,16 @@ class Batch:
         await execute(Q["execution_mark_processing"], {"order_ids": ids, "now": now})
         await execute(Q["provider_request_insert_many"], {"order_ids": ids, "now": now})
         await execute(Q["order_place_notify_many"], {"order_ids": ids})
-        await execute(Q["execution_insert_many"], _execution_rows(runs, now, self.policy))
+        await execute(Q["execution_insert_many"], rows_of.execution_rows(runs, now, self.policy))
         await execute(Q["job_finish_many"], {"job_ids": [r.job_id for r in runs]})
         next_job_ids = await self._defer_next([r for r in runs if not r.last])
-        await execute(Q["execution_complete_many"], _completion(runs, next_job_ids, now))
+        await execute(Q["execution_complete_many"], rows_of.completion(runs, next_job_ids, now))
 
     async def _defer_next(self, runs: list[Run]) -> dict[int, int]:
         """{order_id: its next job's id} for the runs that have a next run."""
         if not runs:
             return {}
-        cursor = await self.conn.execute(Q["job_defer_next_runs"], _next_jobs(runs))
+        cursor = await self.conn.execute(Q["job_defer_next_runs"], rows_of.next_jobs(runs))
         ids = (await cursor.fetchone())["job_ids"]
         return dict(zip([r.order_id for r in runs], ids, strict=True))
 
@@ -233,19 +177,22 @@ class Batch:
             "order %s run %s attempt %s failed: %s", run.order_id, run.run_number, attempt, error
         )
         async with self.conn.transaction():
-            await execute(Q["job_error_insert"], _job_error(run, attempt, exc, error, policy))
+            await execute(
+                Q["job_error_insert"], rows_of.job_error(run, attempt, exc, error, policy)
+            )
             reason = f"attempt {attempt} failed: {error}"[:500]
             await execute(Q["session_set_reason"], {"reason": reason})
             if final:
                 await execute(
-                    Q["order_execution_insert"], _failed_run(run, attempt, error, now, policy)
+                    Q["order_execution_insert"],
+                    rows_of.failed_run(run, attempt, error, now, policy),
                 )
                 await execute(Q["job_finish_many"], {"job_ids": [run.job_id]})
             else:
                 retry = {"job_id": run.job_id, "retry_at": policy.retry_at(now, run.attempts)}
                 await execute(Q["job_retry_later"], retry)
             status = "failed" if final else "scheduled"
-            await execute(Q["order_record_failure"], _failure(run, status, error, now))
+            await execute(Q["order_record_failure"], rows_of.failure(run, status, error, now))
             await execute(Q["session_set_reason"], {"reason": ""})
         self.failed += 1
 
@@ -255,79 +202,3 @@ def _due(row: dict[str, Any]) -> bool:
     retired (the order keeps its schedule; resuming defers a new job)."""
     current = row["status"] == "scheduled" and row["order_job_id"] == row["job_id"]
     return current and not row["paused"]
-
-
-def _plan(runs: list[Run], now: datetime, rules: MissedRules) -> list[tuple[Run, Exception]]:
-    """Plan every run; the ones whose next slot cannot be computed, with the error."""
-    failed = []
-    for run in runs:
-        try:
-            run.plan(now, rules)
-        except (ValueError, OverflowError, KeyError) as exc:
-            failed.append((run, exc))
-    return failed
-
-
-def _execution_rows(runs: list[Run], now: datetime, policy: Policy) -> dict[str, Any]:
-    return {
-        "order_ids": [r.order_id for r in runs],
-        "run_numbers": [r.run_number for r in runs],
-        "job_ids": [r.job_id for r in runs],
-        "scheduled_for": [r.slot for r in runs],
-        "attempts": [r.attempts + 1 for r in runs],
-        "missed": [r.missed for r in runs],
-        "started": now,
-        "worker": policy.worker,
-    }
-
-
-def _next_jobs(runs: list[Run]) -> dict[str, Any]:
-    return {"order_ids": [r.order_id for r in runs], "run_at": [r.next_run_at for r in runs]}
-
-
-def _completion(runs: list[Run], next_job_ids: dict[int, int], now: datetime) -> dict[str, Any]:
-    return {
-        "order_ids": [r.order_id for r in runs],
-        "last": [r.last for r in runs],
-        "next_run_at": [r.next_run_at for r in runs],
-        "next_job_ids": [next_job_ids.get(r.order_id) for r in runs],
-        "slots": [r.slot for r in runs],
-        "now": now,
-    }
-
-
-def _job_error(run: Run, attempt: int, exc: BaseException, error: str, policy: Policy) -> dict:
-    frames = traceback.format_exception(exc, limit=-8)
-    return {
-        "job_id": run.job_id,
-        "task_name": "execute_order",
-        "attempt": attempt,
-        "error": error,
-        "traceback": "".join(frames)[-8000:],
-        "worker": policy.worker,
-        "order_id": run.order_id,
-    }
-
-
-def _failed_run(run: Run, attempt: int, error: str, now: datetime, policy: Policy) -> dict:
-    return {
-        "order_id": run.order_id,
-        "run_number": run.run_number,
-        "job_id": run.job_id,
-        "scheduled_for": run.slot or run.order["next_run_at"],
-        "started_at": now,
-        "worker": policy.worker,
-        "attempts": attempt,
-        "outcome": "failed",
-        "error": error,
-    }
-
-
-def _failure(run: Run, status: str, error: str, now: datetime) -> dict:
-    return {
-        "order_id": run.order_id,
-        "job_id": run.job_id,
-        "status": status,
-        "error": error,
-        "now": now,
-    }

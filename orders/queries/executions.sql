@@ -186,13 +186,15 @@ SET status = %(status)s, last_error = %(error)s, updated_at = %(now)s,
 WHERE order_id = %(order_id)s AND job_id = %(job_id)s;
 
 -- name: job_next_due
--- When the earliest waiting execution job of these priority levels due after :orders_after is
--- due, and the earliest job of these other queues due after :queues_after (NULL: none). Both
--- walk an index from there: bounded at any number of waiting jobs.
-SELECT (SELECT min(scheduled_at) FROM procrastinate_jobs
-        WHERE status = 'todo' AND task_name = 'execute_order'
-          AND priority = ANY(%(levels)s::int[])
-          AND scheduled_at > %(orders_after)s) AS orders_due_at,
+-- When the earliest waiting execution job of these run levels due after :orders_after is due,
+-- and the earliest job of these other queues due after :queues_after (NULL: none). Each walks
+-- an index from there, one entry per level or queue: bounded at any number of waiting jobs.
+SELECT (SELECT min(n.scheduled_at)
+        FROM unnest(%(levels)s::int[]) AS l(level)
+        CROSS JOIN LATERAL (SELECT scheduled_at FROM procrastinate_jobs
+                            WHERE status = 'todo' AND task_name = 'execute_order'
+                              AND priority = l.level AND scheduled_at > %(orders_after)s
+                            ORDER BY scheduled_at LIMIT 1) n) AS orders_due_at,
        (SELECT min(n.scheduled_at)
         FROM unnest(%(queues)s::text[]) AS q(name)
         CROSS JOIN LATERAL (SELECT scheduled_at FROM procrastinate_jobs
