@@ -116,6 +116,13 @@ def alice(client: FlaskClient) -> Account:
 
 
 @pytest.fixture
+def admin(client, db) -> Account:
+    account = Account(client, "ops@example.com")
+    db.execute("UPDATE users SET role = 'admin' WHERE user_id = %s", (account.user_id,))
+    return account
+
+
+@pytest.fixture
 def bob(client: FlaskClient) -> Account:
     return Account(client, "bob@example.com")
 

@@ -7,23 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-import pytest
 from psycopg.rows import dict_row
 
 from orders.db import Q
 from orders.pages import encode as cursor_of
 from orders.retention import Retention, prune
-from tests.conftest import Account
 from tests.helpers import assert_error, in_
 from tests.test_health_metrics import samples
 from tests.test_providers import make_requests, order_for
-
-
-@pytest.fixture
-def admin(client, db) -> Account:
-    account = Account(client, "ops@example.com")
-    db.execute("UPDATE users SET role = 'admin' WHERE user_id = %s", (account.user_id,))
-    return account
 
 
 def create(client, account) -> int:

@@ -6,19 +6,11 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.conftest import Account
 from tests.helpers import assert_error, in_, jobs_of
 
 PAUSE = "SELECT orders_pause(%s, %s, %s, %s) AS changed"
 RESUME = "SELECT orders_resume(%s, %s, %s) AS changed"
 ACTIONS = "SELECT operator, action, scope, target, reason FROM operator_actions ORDER BY action_id"
-
-
-@pytest.fixture
-def admin(client, db) -> Account:
-    account = Account(client, "ops@example.com")
-    db.execute("UPDATE users SET role = 'admin' WHERE user_id = %s", (account.user_id,))
-    return account
 
 
 def create(client, account, **fields) -> int:

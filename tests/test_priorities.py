@@ -30,12 +30,12 @@ def job_level(db, order: dict) -> int:
     ).fetchone()["priority"]
 
 
-def burst(client, account, count: int, at: datetime, name: str) -> list[int]:
+def burst(client, account, count: int, at: datetime, name: str) -> int:
     """`count` one-time orders of `account`, all due at `at`, in one batch request."""
     body = {"orders": [{"order_name": name, "schedule_time": at.isoformat()}] * count}
     response = client.post("/orders/batch", json=body, headers=account.headers)
     assert response.status_code == 201, response.json
-    return [o["order_id"] for o in response.json["orders"]]
+    return len(response.json["orders"])
 
 
 def runs_of(database_url: str, total: int) -> list[dict]:
@@ -98,21 +98,22 @@ def test_a_tier_that_does_not_exist_is_refused_by_the_database(db, alice):
         db.execute("UPDATE users SET tier = 'gold' WHERE user_id = %s", (alice.user_id,))
 
 
+def saturated(client, workers, batch: int, *accounts: tuple) -> list[dict]:
+    """Each (account, count) gets `count` orders due at one instant; once it has passed, one
+    worker runs batches of `batch`, one after the other; every run, in start order."""
+    at = datetime.now(UTC) + timedelta(seconds=3)
+    total = sum(burst(client, account, count, at, account.email) for account, count in accounts)
+    url = workers.env["DATABASE_URL"]
+    wait_until(url, "SELECT now() > %(at)s AS due", lambda r: r[0]["due"], params={"at": at})
+    workers.start("w", ORDERS_EXECUTOR_BATCH=str(batch), **ONE_BY_ONE)
+    return runs_of(url, total)
+
+
 def test_every_vip_order_starts_before_any_standard_one(client, db, alice, bob, workers):
     """A saturated burst: 60 standard and 30 vip orders due at the same instant, batches of 10."""
     db.execute("UPDATE users SET tier = 'vip' WHERE user_id = %s", (bob.user_id,))
-    at = datetime.now(UTC) + timedelta(seconds=3)
-    standard = burst(client, alice, 60, at, "standard")
-    vip = burst(client, bob, 30, at, "vip")
-    wait_until(
-        workers.env["DATABASE_URL"],
-        "SELECT now() > %(at)s AS due",
-        lambda r: r[0]["due"],
-        params={"at": at},
-    )
 
-    workers.start("w", ORDERS_EXECUTOR_BATCH="10", **ONE_BY_ONE)
-    runs = runs_of(workers.env["DATABASE_URL"], len(standard) + len(vip))
+    runs = saturated(client, workers, 10, (alice, 60), (bob, 30))
 
     vip_starts = [r["started_at"] for r in runs if r["email"] == bob.email]
     standard_starts = [r["started_at"] for r in runs if r["email"] == alice.email]
@@ -124,18 +125,7 @@ def test_every_vip_order_starts_before_any_standard_one(client, db, alice, bob, 
 def test_a_small_account_is_not_starved_by_a_big_one(client, db, alice, bob, workers):
     """alice has 300 orders due, bob 10 at the same instant (and after hers by id); batches of
     20: bob's orders run in the first two batches, not after all of alice's."""
-    at = datetime.now(UTC) + timedelta(seconds=3)
-    big = burst(client, alice, 300, at, "big")
-    small = burst(client, bob, 10, at, "small")
-    wait_until(
-        workers.env["DATABASE_URL"],
-        "SELECT now() > %(at)s AS due",
-        lambda r: r[0]["due"],
-        params={"at": at},
-    )
-
-    workers.start("w", ORDERS_EXECUTOR_BATCH="20", **ONE_BY_ONE)
-    runs = runs_of(workers.env["DATABASE_URL"], len(big) + len(small))
+    runs = saturated(client, workers, 20, (alice, 300), (bob, 10))
 
     batches = sorted({r["started_at"] for r in runs})
     small_batches = {batches.index(r["started_at"]) for r in runs if r["email"] == bob.email}
