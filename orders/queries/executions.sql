@@ -1,12 +1,15 @@
 -- name: execution_levels_due
 -- Which of these run levels (highest first) have an execution job due: the claim visits only
--- those, in this order. One index probe per level; none while the orders queue is paused (0062).
+-- those, in this order. One index probe per level (the earliest due job of each: left to itself
+-- the planner may scan every due job); none while the orders queue is paused (0062).
 SELECT l.level
 FROM unnest(%(levels)s::int[]) WITH ORDINALITY AS l(level, n)
-WHERE EXISTS (SELECT 1 FROM procrastinate_jobs j
-              WHERE j.status = 'todo' AND j.task_name = 'execute_order' AND j.priority = l.level
-                AND j.scheduled_at <= %(now)s)
-  AND NOT EXISTS (SELECT FROM queue_pauses WHERE queue_name = 'orders')
+CROSS JOIN LATERAL (SELECT 1 FROM procrastinate_jobs j
+                    WHERE j.status = 'todo' AND j.task_name = 'execute_order'
+                      AND j.priority = l.level AND j.scheduled_at <= %(now)s
+                    ORDER BY j.scheduled_at
+                    LIMIT 1) due
+WHERE NOT EXISTS (SELECT FROM queue_pauses WHERE queue_name = 'orders')
 ORDER BY l.n;
 
 -- name: account_queue_list_due
@@ -27,10 +30,11 @@ LIMIT %(limit)s;
 -- all stay locked until commit. A job of a paused order or account (0062) comes back `paused`
 -- and is retired without running (the paused accounts are read once, from a partial index).
 WITH fair AS (
-    SELECT f.id
+    SELECT f.*
     FROM unnest(%(user_ids)s::bigint[], %(shares)s::int[]) WITH ORDINALITY AS s(user_id, share, n)
     CROSS JOIN LATERAL (
-        SELECT j.id FROM procrastinate_jobs j
+        SELECT j.id, j.attempts, j.priority, (j.args ->> 'order_id')::bigint AS order_id
+        FROM procrastinate_jobs j
         WHERE j.status = 'todo' AND j.task_name = 'execute_order' AND j.priority = %(level)s
           AND (j.args ->> 'user_id')::bigint = s.user_id AND j.scheduled_at <= %(now)s
         ORDER BY j.scheduled_at, j.id
@@ -38,25 +42,29 @@ WITH fair AS (
         FOR UPDATE SKIP LOCKED) f
     LIMIT %(batch)s
 ), rest AS (
-    SELECT j.id FROM procrastinate_jobs j
+    SELECT j.id, j.attempts, j.priority, (j.args ->> 'order_id')::bigint AS order_id
+    FROM procrastinate_jobs j
     WHERE j.status = 'todo' AND j.task_name = 'execute_order' AND j.priority = %(level)s
       AND j.scheduled_at <= %(now)s AND j.id NOT IN (SELECT id FROM fair)
     ORDER BY j.scheduled_at, j.id
     LIMIT (SELECT greatest(0, %(batch)s - count(*)) FROM fair)
     FOR UPDATE SKIP LOCKED
 )
-SELECT j.id AS job_id, j.attempts, j.priority, o.order_id, o.user_id, o.status::text AS status,
-       o.job_id AS order_job_id, o.is_recurring, o.repeat_interval,
-       o.repeat_unit::text AS repeat_unit, o.cron, o.timezone, o.max_executions,
-       o.executions_count, o.next_run_at, o.provider_id, o.schedule_time,
-       o.missed_runs::text AS missed_runs, o.expires_after,
+-- The jobs come with what the runs need of them, and each order is locked by its key (LATERAL):
+-- joined instead, the planner may hash a whole table for a batch of 500.
+SELECT c.id AS job_id, c.attempts, c.priority, o.*,
        (o.paused_at IS NOT NULL
         OR o.user_id = ANY (ARRAY(SELECT user_id FROM users WHERE paused_at IS NOT NULL)))
        AS paused
-FROM (SELECT id FROM fair UNION ALL SELECT id FROM rest) c
-JOIN procrastinate_jobs j ON j.id = c.id
-JOIN orders o ON o.order_id = (j.args ->> 'order_id')::bigint
-FOR UPDATE OF o SKIP LOCKED;
+FROM (SELECT * FROM fair UNION ALL SELECT * FROM rest) c
+CROSS JOIN LATERAL (
+    SELECT o.order_id, o.user_id, o.status::text AS status, o.job_id AS order_job_id,
+           o.is_recurring, o.repeat_interval, o.repeat_unit::text AS repeat_unit, o.cron,
+           o.timezone, o.max_executions, o.executions_count, o.next_run_at, o.provider_id,
+           o.schedule_time, o.missed_runs::text AS missed_runs, o.expires_after, o.paused_at
+    FROM orders o
+    WHERE o.order_id = c.order_id
+    FOR UPDATE SKIP LOCKED) o;
 
 -- name: account_queue_advance
 -- After a batch: the accounts it served at this level were served now, and those it took every
