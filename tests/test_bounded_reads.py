@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from orders.db import Q
 from orders.pages import encode as cursor_of
 from orders.retention import Retention, prune
-from tests.helpers import assert_error, in_
+from tests.helpers import assert_error, in_, plan_scans
 from tests.test_health_metrics import samples
 from tests.test_providers import make_requests, order_for
 
@@ -288,18 +288,6 @@ def fill_history(db, user_id: int, provider_id: int, rows: int) -> int:
     for table in HISTORY_TABLES:
         db.execute(f"ANALYZE {table}")
     return db.execute("SELECT max(order_id) AS id FROM orders").fetchone()["id"]
-
-
-def plan_scans(db, query: str, params: dict) -> set[str]:
-    """Tables the plan of `query` reads sequentially."""
-    plan = db.execute(f"EXPLAIN (FORMAT JSON) {query}", params).fetchone()
-    found, todo = set(), [plan["QUERY PLAN"][0]["Plan"]]
-    while todo:
-        node = todo.pop()
-        if node["Node Type"] == "Seq Scan":
-            found.add(node["Relation Name"])
-        todo += node.get("Plans", [])
-    return found
 
 
 def test_hot_queries_never_scan_history(client, db, alice, acme):

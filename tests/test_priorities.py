@@ -10,8 +10,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from orders.db import Q
 from tasks import claim
-from tests.helpers import assert_error, in_, jobs_of
+from tests.helpers import assert_error, in_, jobs_of, plan_scans
 from tests.workers import wait_until
 
 ONE_BY_ONE = {"ORDERS_EXECUTOR_SLOTS": "1"}  # batches one after the other: their order is the test
@@ -232,3 +233,35 @@ def test_operators_set_a_tier_from_the_cli_and_it_is_audited(client, db, cli, al
 def test_bad_tier_requests_get_a_clear_cli_error(cli, alice, args, message):
     out = cli(*(a.format(alice=alice.email) for a in args), code=2 if "--weight" in args else 1)
     assert message in out
+
+
+def test_the_claim_stays_index_probes_on_a_big_skewed_backlog(db, alice):
+    """20,000 due orders of one account at one level (statistics skewed as in a burst): every
+    statement of the claim probes indexes, none reads the jobs or orders tables through."""
+    db.execute(
+        "WITH o AS (INSERT INTO orders (user_id, order_name, schedule_time, next_run_at) "
+        "SELECT %(u)s, 'o', now(), now() FROM generate_series(1, 20000) RETURNING order_id) "
+        "INSERT INTO procrastinate_jobs (queue_name, task_name, priority, args, scheduled_at) "
+        "SELECT 'orders', 'execute_order', 1, jsonb_build_object('order_id', order_id, "
+        "'user_id', %(u)s), now() FROM o",
+        {"u": alice.user_id},
+    )
+    db.execute("ANALYZE procrastinate_jobs")
+    db.execute("ANALYZE orders")
+    db.execute("SET plan_cache_mode = force_custom_plan")  # as the workers' sessions
+    now, levels = datetime.now(UTC), list(range(9, -1, -1))
+    statements = {
+        "execution_levels_due": {"levels": levels, "now": now},
+        "account_queue_list_due": {"level": 1, "now": now, "limit": 469},
+        "execution_claim_level": {"level": 1, "now": now, "batch": 500}
+        | {"user_ids": [alice.user_id], "shares": [469]},
+        "account_queue_advance": {"level": 1, "now": now}
+        | {"user_ids": [alice.user_id], "drained": [True]},
+        "job_next_due": {"levels": levels, "queues": ["mail"]}
+        | {"orders_after": now, "queues_after": now},
+    }
+
+    scans = {name: plan_scans(db, Q[name], params) for name, params in statements.items()}
+
+    big = {"procrastinate_jobs", "orders"}
+    assert {name: tables & big for name, tables in scans.items() if tables & big} == {}
