@@ -1,4 +1,4 @@
-"""Bursts and scale: N orders due at one instant; a million active recurring orders.
+"""Bursts and scale: N orders due at one instant; a million active recurring orders; fairness.
 
     .venv/bin/python -m bench.burst            # 100,000-order bursts; 1,000,000 active recurring
     .venv/bin/python -m bench.burst --quick    # 10,000-order bursts; 100,000 active recurring
@@ -8,7 +8,9 @@ raw Procrastinate no-op jobs/s, the burst on an empty database, and the periodic
 cost at 1,000 active orders. Burst orders (80% one-time, 20% recurring) are created beforehand
 through the product's own write path, POST /orders/batch over HTTP; the million background
 orders (intervals and crons in several time zones, next runs spread over the next 6 hours) are
-bulk-loaded in SQL the same shape (order row, audit trigger, Procrastinate job).
+bulk-loaded in SQL the same shape (order row, audit trigger, Procrastinate job). Then the
+fair-share burst (bench/fairness.py): a big account's burst with a small and a vip account's
+orders due at the same instant, fair share on and off.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from psycopg.rows import dict_row
 from bench import costs
 from bench.api import start_gunicorn
 from bench.cluster import bench_database, free_port
+from bench.fairness import fair_burst, print_fairness
 from bench.loads import load_active, post_orders, spawn, stop, wait_for
 from bench.report import print_report
 from orders.migrate import migrate
@@ -245,6 +248,9 @@ def main() -> None:
         report["small"] = small_database(url, logs, 1_000)
         report["empty"] = burst(url, logs, args.burst, "empty")
         print(f"empty-database burst: {report['empty']}", flush=True)
+        report["fair"] = fair_burst(url, logs, args.burst, fair=True)
+        report["unfair"] = fair_burst(url, logs, args.burst, fair=False)
+        print(f"fair share: {report['fair']} / off: {report['unfair']}", flush=True)
         load_active(url, args.active)
         report["large"] = {
             "sql": costs.time_statements(url),
@@ -255,6 +261,7 @@ def main() -> None:
         if args.webhooks:
             report["webhooks"] = _webhook_burst(url, logs, min(args.burst, WEBHOOK_BURST))
     print_report(report)
+    print_fairness(report["fair"], report["unfair"], report["empty"]["rate"])
     print(f"\nraw figures: {logs / 'report.json'}")
     (logs / "report.json").write_text(json.dumps(report, default=str, indent=1))
 

@@ -15,8 +15,10 @@ from bench.loads import spawn, stop, wait_for
 from orders.config import Settings
 from orders.db import Q
 from tasks.control import LOCK_CLASS
+from tasks.worker import PRIORITY_LEVELS
 
 REPEATS = 15
+LEVELS = list(PRIORITY_LEVELS)
 FETCH_OTHER_QUEUES = (
     "SELECT id FROM procrastinate_fetch_job_v2(ARRAY['maintenance', 'mail']::varchar[], NULL)"
 )
@@ -26,14 +28,23 @@ def statements() -> dict[str, tuple[str, dict]]:
     """name -> (sql, params): each is run in a transaction that is rolled back."""
     now = datetime.now(UTC)
     return {
-        "executor claim (nothing due)": (
-            Q["execution_claim_due"],
-            {"levels": [0], "now": now - timedelta(days=3650), "batch": 500},
+        "executor claim: levels due (nothing due)": (
+            Q["execution_levels_due"],
+            {"levels": LEVELS, "now": now - timedelta(days=3650)},
+        ),
+        "executor claim: accounts due at a level": (
+            Q["account_queue_list_due"],
+            {"level": 1, "now": now - timedelta(days=3650), "limit": 469},
+        ),
+        "executor claim: one level (nothing due)": (
+            Q["execution_claim_level"],
+            {"level": 1, "now": now - timedelta(days=3650), "batch": 500}
+            | {"user_ids": [], "shares": []},
         ),
         "due-time alarm (next due job)": (
             Q["job_next_due"],
             {
-                "levels": [0],
+                "levels": LEVELS,
                 "queues": ["maintenance", "mail"],
                 "orders_after": now,
                 "queues_after": now,

@@ -48,7 +48,8 @@ FROM unnest(%(ids)s::bigint[], %(due)s::timestamptz[], %(recurring)s::boolean[],
 """
 DEFER_JOBS = """
 SELECT procrastinate_defer_jobs_v1(ARRAY(
-    SELECT ROW('orders', 'execute_order', 0, NULL, 'order:' || o, jsonb_build_object('order_id', o),
+    SELECT ROW('orders', 'execute_order', 1, NULL, 'order:' || o,
+               jsonb_build_object('order_id', o, 'user_id', %(user_id)s::bigint),
                t)::procrastinate_job_to_defer_v1
     FROM unnest(%(ids)s::bigint[], %(due)s::timestamptz[]) WITH ORDINALITY AS x(o, t, n)
     ORDER BY n)) AS job_ids
@@ -80,7 +81,8 @@ def _load_chunk(conn, user_id: int, due: list[datetime], kinds: list[tuple]) -> 
             (len(due),),
         )
     ]
-    jobs = conn.execute(DEFER_JOBS, {"ids": ids, "due": due}).fetchone()["job_ids"]
+    params = {"ids": ids, "due": due, "user_id": user_id}  # level 1: a normal order, standard
+    jobs = conn.execute(DEFER_JOBS, params).fetchone()["job_ids"]
     columns = list(zip(*kinds, strict=True))
     conn.execute(
         INSERT_ORDERS,

@@ -42,6 +42,7 @@ OK = {
     "update": {200, 409},
     "convert": {200, 409, 422},
     "delete": {200, 204, 409},
+    "pause": {200, 409},  # 409: the order is running, finished or paused meanwhile
 }
 WEIGHTS = {
     "create": 40,
@@ -50,8 +51,11 @@ WEIGHTS = {
     "convert": 10,
     "delete": 10,
     "get": 8,
+    "pause": 5,
     "signup": 2,
 }
+PRIORITIES = ["low", "normal", "high", "urgent"]
+POLICIES = ["latest", "all", "none"]
 
 
 def soon(seconds: float) -> str:
@@ -97,13 +101,18 @@ class Client(threading.Thread):
 
     def create(self) -> None:
         api = self.rng.choice(self.accounts)
-        body = {"order_name": f"soak {self.n}", "schedule_time": soon(self.rng.uniform(0.5, 5))}
+        body = {
+            "order_name": f"soak {self.n}",
+            "schedule_time": soon(self.rng.uniform(0.5, 5)),
+            "priority": self.rng.choice(PRIORITIES),
+        }
         if self.rng.random() < 0.3:
             body |= {
                 "is_recurring": True,
                 "repeat_interval": 1,
                 "repeat_unit": "seconds",
                 "max_executions": self.rng.randint(2, 4),
+                "missed_runs": self.rng.choice(POLICIES),
             }
         status, order = self.call("create", api, "POST", "/orders", body)
         if status == 201:
@@ -138,6 +147,14 @@ class Client(threading.Thread):
                 else {"is_recurring": False}
             )
             self.call("convert", picked[1]["api"], "PATCH", f"/orders/{picked[0]}", body)
+
+    def pause(self) -> None:
+        """The customer pauses an order and resumes it: it must still run all its runs."""
+        if picked := self._pick():
+            order_id, api = picked[0], picked[1]["api"]
+            status, _ = self.call("pause", api, "POST", f"/orders/{order_id}/pause", {})
+            if status == 200:
+                self.call("pause", api, "POST", f"/orders/{order_id}/resume")
 
     def delete(self) -> None:
         if picked := self._pick():

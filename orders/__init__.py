@@ -48,6 +48,7 @@ def _attach_services(app: Flask, settings: Settings) -> None:
 def _register(app: Flask) -> None:
     from orders import meta  # imported here so that importing `orders` stays cheap
     from orders.auth import routes as auth
+    from orders.dashboard import pause_routes
     from orders.dashboard import routes as dashboard
     from orders.orders import routes as order_routes
     from orders.providers import routes as provider_routes
@@ -58,5 +59,5 @@ def _register(app: Flask) -> None:
     auth.register_jwt_callbacks(jwt)
     register_error_handlers(app)
     blueprints = (auth.bp, order_routes.bp, provider_routes.bp, webhook_routes.bp, dashboard.bp)
-    for blueprint in (*blueprints, meta.bp):
+    for blueprint in (*blueprints, pause_routes.bp, meta.bp):
         app.register_blueprint(blueprint)

@@ -12,6 +12,8 @@ import click
 from orders.config import Settings
 from orders.downstream_cli import COMMANDS as DOWNSTREAM
 from orders.operator_cli import COMMANDS
+from orders.pause_cli import COMMANDS as PAUSES
+from orders.tier_cli import COMMANDS as TIERS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -177,7 +179,7 @@ def dev(port: int) -> None:
     run(Settings(ORDERS_ENV="dev"), port)
 
 
-for _command in [*COMMANDS, *DOWNSTREAM]:
+for _command in [*COMMANDS, *DOWNSTREAM, *PAUSES, *TIERS]:
     main.add_command(_command)
 
 

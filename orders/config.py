@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +11,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orders.db import Database, Keepalives, Timeouts, make_pool
+from orders.orders.missed import MissedRules
 
 # Only ever accepted in dev/test mode; production refuses to start with it.
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
@@ -111,6 +113,9 @@ class Settings(BaseSettings):
     run_transient_retry_seconds: float = Field(
         1.0, alias="ORDERS_RUN_TRANSIENT_RETRY_SECONDS", ge=0
     )
+    missed_run_grace_seconds: float = Field(60.0, alias="ORDERS_MISSED_RUN_GRACE_SECONDS", ge=0)
+    missed_runs_max: int = Field(100, alias="ORDERS_MISSED_RUNS_MAX", ge=1, le=10_000)
+    fair_share: bool = Field(True, alias="ORDERS_FAIR_SHARE")
     maintenance_statement_timeout_seconds: float = Field(
         60.0, alias="ORDERS_MAINTENANCE_STATEMENT_TIMEOUT_SECONDS", ge=0
     )
@@ -210,6 +215,10 @@ class Settings(BaseSettings):
             lock=self.run_lock_timeout_seconds,
             idle_in_transaction=self.run_idle_timeout_seconds,
         )
+
+    def missed_rules(self) -> MissedRules:
+        """What late runs do (orders/orders/missed.py)."""
+        return MissedRules(timedelta(seconds=self.missed_run_grace_seconds), self.missed_runs_max)
 
     def maintenance_timeouts(self) -> Timeouts:
         """Bounds for Procrastinate's own work and the mail and maintenance tasks; a frozen

@@ -45,6 +45,24 @@ class Busy(Conflict):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+# SQLSTATE of our SQL functions' refusals -> HTTP status (the code is the error's DETAIL).
+REFUSALS = {
+    psycopg.errors.InvalidParameterValue: 400,
+    psycopg.errors.CheckViolation: 400,
+    psycopg.errors.NoDataFound: 404,
+    psycopg.errors.ObjectNotInPrerequisiteState: 409,
+}
+
+
+def refusal(exc: psycopg.Error) -> Exception:
+    """A refusal raised by one of our SQL functions (sql/0062, 0066) as an ApiError: its
+    SQLSTATE gives the status, its DETAIL the code. Anything else is returned as it is."""
+    status = next((s for kind, s in REFUSALS.items() if isinstance(exc, kind)), None)
+    if status is None or exc.diag.message_detail is None:
+        return exc
+    return ApiError(status, exc.diag.message_detail, exc.diag.message_primary or "refused")
+
+
 def error_response(status: int, code: str, message: str, details: Any = None):
     body: dict[str, Any] = {"status": status, "code": code, "message": message}
     if details is not None:

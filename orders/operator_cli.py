@@ -107,7 +107,8 @@ def orders_group() -> None:
 
 @orders_group.command("list")
 @click.option(
-    "--status", type=click.Choice(["scheduled", "processing", "completed", "failed", "cancelled"])
+    "--status",
+    type=click.Choice(["scheduled", "processing", "completed", "failed", "cancelled", "expired"]),
 )
 @click.option("--email", help="Only this customer's orders.")
 @click.option("--recurring/--one-time", default=None, help="Only recurring or one-time orders.")

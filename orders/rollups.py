@@ -15,7 +15,7 @@ from psycopg import Connection
 
 from orders.db import Database, Q
 
-ORDER_STATUSES = ("scheduled", "processing", "completed", "failed", "cancelled")
+ORDER_STATUSES = ("scheduled", "processing", "completed", "failed", "cancelled", "expired")
 
 
 def fold(db: Database) -> int:

@@ -15,9 +15,9 @@ from psycopg.rows import dict_row
 
 from orders.config import Settings
 from orders.db import Q
+from orders.orders.jobs import execution
 from orders.retention import Retention, prune
 from tasks.app import app
-from tasks.orders import execute_order
 
 log = logging.getLogger(__name__)
 settings = Settings()
@@ -48,9 +48,8 @@ async def recover_stuck_orders(timestamp: int) -> int:
 async def _requeue(conn, cur, order: dict, now: datetime) -> None:
     reason = f"stuck-order recovery: job {order['job_id']} was {order['job_status']}"
     await cur.execute(Q["session_set_reason"], {"reason": reason})
-    job_id = await execute_order.configure(
-        connection=conn, schedule_at=now, queueing_lock=f"order:{order['order_id']}"
-    ).defer_async(order_id=order["order_id"])
+    deferrer = execution(order["order_id"], order["user_id"], order["level"], now, conn)
+    job_id = await deferrer.defer_async()
     await cur.execute(
         Q["order_set_job"], {"order_id": order["order_id"], "job_id": job_id, "now": now}
     )

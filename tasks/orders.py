@@ -18,7 +18,7 @@ class ExecutedByTheBatchExecutor(RuntimeError):
 
 
 @app.task(name="execute_order", queue=ORDERS_QUEUE, pass_context=True)
-async def execute_order(context: JobContext, order_id: int) -> None:
+async def execute_order(context: JobContext, order_id: int, user_id: int | None = None) -> None:
     """Reached only if a plain Procrastinate worker is pointed at the orders queue."""
     raise ExecutedByTheBatchExecutor(
         f"job {context.job.id} (order {order_id}) belongs to the batch executor: run "

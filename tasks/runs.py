@@ -17,18 +17,21 @@ or statement that took too long) delays the runs a moment without counting an at
 from __future__ import annotations
 
 import logging
-import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import errors
 
-from orders.db import Q, Timeouts
-from orders.orders.schedule import recurrence_of
+from orders.db import Q
+from tasks import claim
+from tasks import run_params as rows_of
+from tasks.run_plan import Policy, Run, plan_runs
 
 log = logging.getLogger(__name__)
+SKIPPED = "missed run skipped: missed_runs is none"
+EXPIRED = "expired: its run could not start within expires_after"
 # Errors that say the database was busy, not that the order is wrong: retried, never counted.
 TRANSIENT = (
     errors.LockNotAvailable,
@@ -36,56 +39,6 @@ TRANSIENT = (
     errors.DeadlockDetected,
     errors.SerializationFailure,
 )
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How a worker runs orders: batch size, attempts, backoff and its name."""
-
-    worker: str
-    batch: int = 500
-    max_attempts: int = 6
-    retry_base: float = 2.0
-    transient_delay: float = 1.0
-    levels: tuple[int, ...] = (0,)
-    timeouts: Timeouts = field(default_factory=lambda: Timeouts(30, 5, 10))
-
-    def gives_up(self, attempt: int) -> bool:
-        """Whether a run that failed its `attempt`-th attempt (1 = the first) is failed for
-        good: ORDERS_RUN_MAX_ATTEMPTS counts attempts, the first included."""
-        return attempt >= self.max_attempts
-
-    def retry_at(self, now: datetime, attempts_before: int) -> datetime:
-        """Exponential backoff, as Procrastinate's RetryStrategy(exponential_wait=base)."""
-        return now + timedelta(seconds=self.retry_base ** (attempts_before + 1))
-
-
-@dataclass
-class Run:
-    """One claimed job whose order is due: what to write for it."""
-
-    job_id: int
-    attempts: int
-    priority: int
-    order: dict[str, Any]
-    last: bool = False
-    next_run_at: datetime | None = None
-
-    @property
-    def order_id(self) -> int:
-        return self.order["order_id"]
-
-    @property
-    def run_number(self) -> int:
-        return self.order["executions_count"] + 1
-
-    def plan(self, now: datetime) -> None:
-        """Decide whether this is the order's last run and when the next one is."""
-        recurrence, done = recurrence_of(self.order), self.run_number
-        limit = self.order["max_executions"]
-        self.last = recurrence is None or (limit is not None and done >= limit)
-        if not self.last:
-            self.next_run_at = recurrence.next_after(self.order["next_run_at"], now)
 
 
 def utc_now() -> datetime:
@@ -115,23 +68,33 @@ class Batch:
     async def run(self) -> None:
         actor = {"actor": f"worker:{self.policy.worker}"}
         await self.conn.execute(Q["session_begin_run"], self.policy.timeouts.params() | actor)
-        rows = await self._claim()
+        policy = self.policy
+        rows, served = await claim.claim(
+            self.conn, list(policy.levels), self.now, policy.batch, policy.fair
+        )
+        self.claimed = len(rows)
         # In order_id order: rows locked by this batch's triggers are locked in one order.
         rows.sort(key=lambda r: r["order_id"])
         runs = [Run(r["job_id"], r["attempts"], r["priority"], r) for r in rows if _due(r)]
         stale = [r["job_id"] for r in rows if not _due(r)]
-        if stale:  # superseded, or its order is no longer scheduled: retire it, run nothing
+        if stale:  # superseded, paused, or no longer scheduled: retire it, run nothing
             await self.conn.execute(Q["job_finish_many"], {"job_ids": stale})
-        for run, exc in _plan(runs, self.now):  # a schedule that cannot go on fails alone
+        # a schedule that cannot go on fails alone
+        for run, exc in plan_runs(runs, self.now, self.policy.missed):
             runs.remove(run)
             await self._record_failure(run, exc)
         await self._execute(runs)
+        await self._advance(served, rows)
 
-    async def _claim(self) -> list[dict[str, Any]]:
-        params = {"levels": list(self.policy.levels), "now": self.now, "batch": self.policy.batch}
-        rows = await (await self.conn.execute(Q["execution_claim_due"], params)).fetchall()
-        self.claimed = len(rows)
-        return rows
+    async def _advance(self, served: list[claim.Served], rows: list[dict[str, Any]]) -> None:
+        """Move account_queue on: a hint for the next claims, never worth failing a batch."""
+        try:
+            async with self.conn.transaction():
+                await claim.advance(self.conn, served, rows, self.now)
+        except psycopg.Error as exc:
+            if self.conn.broken:
+                raise
+            log.warning("account_queue not moved on after the batch: %s", exc)
 
     async def _execute(self, runs: list[Run]) -> None:
         """Write `runs`; on an error split them until the failing run is alone, record it."""
@@ -154,6 +117,29 @@ class Batch:
                 await self._execute(runs[len(runs) // 2 :])
 
     async def _write(self, runs: list[Run]) -> None:
+        if passed := [r for r in runs if not r.runs]:
+            await self._pass_over(passed)
+        if runs := [r for r in runs if r.runs]:
+            await self._write_runs(runs)
+
+    async def _pass_over(self, runs: list[Run]) -> None:
+        """Runs that do not happen: a missed run the policy skips (the order goes on at its next
+        slot) or an expired one-time order. Each is noted in the order's audit trail."""
+        execute, now = self.conn.execute, self.now
+        await execute(Q["job_finish_many"], {"job_ids": [r.job_id for r in runs]})
+        if skipped := [r for r in runs if not r.expired]:
+            await execute(Q["session_set_reason"], {"reason": SKIPPED})
+            next_job_ids = await self._defer_next(skipped)
+            await execute(
+                Q["order_reschedule_many"], rows_of.completion(skipped, next_job_ids, now)
+            )
+        if gone := [r for r in runs if r.expired]:
+            await execute(Q["session_set_reason"], {"reason": EXPIRED})
+            params = {"order_ids": [r.order_id for r in gone], "error": EXPIRED, "now": now}
+            await execute(Q["order_expire_many"], params)
+        await execute(Q["session_set_reason"], {"reason": ""})
+
+    async def _write_runs(self, runs: list[Run]) -> None:
         ids, now, execute = [r.order_id for r in runs], self.now, self.conn.execute
         # One round trip per statement, on purpose: between statements the server sees the
         # session idle in its transaction, so a worker frozen here loses it after the idle
@@ -161,16 +147,16 @@ class Batch:
         await execute(Q["execution_mark_processing"], {"order_ids": ids, "now": now})
         await execute(Q["provider_request_insert_many"], {"order_ids": ids, "now": now})
         await execute(Q["order_place_notify_many"], {"order_ids": ids})
-        await execute(Q["execution_insert_many"], _execution_rows(runs, now, self.policy))
+        await execute(Q["execution_insert_many"], rows_of.execution_rows(runs, now, self.policy))
         await execute(Q["job_finish_many"], {"job_ids": [r.job_id for r in runs]})
         next_job_ids = await self._defer_next([r for r in runs if not r.last])
-        await execute(Q["execution_complete_many"], _completion(runs, next_job_ids, now))
+        await execute(Q["execution_complete_many"], rows_of.completion(runs, next_job_ids, now))
 
     async def _defer_next(self, runs: list[Run]) -> dict[int, int]:
         """{order_id: its next job's id} for the runs that have a next run."""
         if not runs:
             return {}
-        cursor = await self.conn.execute(Q["job_defer_next_runs"], _next_jobs(runs))
+        cursor = await self.conn.execute(Q["job_defer_next_runs"], rows_of.next_jobs(runs))
         ids = (await cursor.fetchone())["job_ids"]
         return dict(zip([r.order_id for r in runs], ids, strict=True))
 
@@ -191,12 +177,15 @@ class Batch:
             "order %s run %s attempt %s failed: %s", run.order_id, run.run_number, attempt, error
         )
         async with self.conn.transaction():
-            await execute(Q["job_error_insert"], _job_error(run, attempt, exc, error, policy))
+            await execute(
+                Q["job_error_insert"], rows_of.job_error(run, attempt, exc, error, policy)
+            )
             reason = f"attempt {attempt} failed: {error}"[:500]
             await execute(Q["session_set_reason"], {"reason": reason})
             if final:
                 await execute(
-                    Q["order_execution_insert"], _failed_run(run, attempt, error, now, policy)
+                    Q["order_execution_insert"],
+                    rows_of.failed_run(run, attempt, error, now, policy),
                 )
                 await execute(Q["job_finish_many"], {"job_ids": [run.job_id]})
                 await execute(Q["upcoming_delete_orders"], {"order_ids": [run.order_id]})
@@ -204,88 +193,13 @@ class Batch:
                 retry = {"job_id": run.job_id, "retry_at": policy.retry_at(now, run.attempts)}
                 await execute(Q["job_retry_later"], retry)
             status = "failed" if final else "scheduled"
-            await execute(Q["order_record_failure"], _failure(run, status, error, now))
+            await execute(Q["order_record_failure"], rows_of.failure(run, status, error, now))
             await execute(Q["session_set_reason"], {"reason": ""})
         self.failed += 1
 
 
 def _due(row: dict[str, Any]) -> bool:
-    return row["status"] == "scheduled" and row["order_job_id"] == row["job_id"]
-
-
-def _plan(runs: list[Run], now: datetime) -> list[tuple[Run, Exception]]:
-    """Plan every run; the ones whose next slot cannot be computed, with the error."""
-    failed = []
-    for run in runs:
-        try:
-            run.plan(now)
-        except (ValueError, OverflowError, KeyError) as exc:
-            failed.append((run, exc))
-    return failed
-
-
-def _execution_rows(runs: list[Run], now: datetime, policy: Policy) -> dict[str, Any]:
-    return {
-        "order_ids": [r.order_id for r in runs],
-        "run_numbers": [r.run_number for r in runs],
-        "job_ids": [r.job_id for r in runs],
-        "scheduled_for": [r.order["next_run_at"] for r in runs],
-        "attempts": [r.attempts + 1 for r in runs],
-        "started": now,
-        "worker": policy.worker,
-    }
-
-
-def _next_jobs(runs: list[Run]) -> dict[str, Any]:
-    return {
-        "order_ids": [r.order_id for r in runs],
-        "run_at": [r.next_run_at for r in runs],
-        "priorities": [r.priority for r in runs],
-    }
-
-
-def _completion(runs: list[Run], next_job_ids: dict[int, int], now: datetime) -> dict[str, Any]:
-    return {
-        "order_ids": [r.order_id for r in runs],
-        "last": [r.last for r in runs],
-        "next_run_at": [r.next_run_at for r in runs],
-        "next_job_ids": [next_job_ids.get(r.order_id) for r in runs],
-        "now": now,
-    }
-
-
-def _job_error(run: Run, attempt: int, exc: BaseException, error: str, policy: Policy) -> dict:
-    frames = traceback.format_exception(exc, limit=-8)
-    return {
-        "job_id": run.job_id,
-        "task_name": "execute_order",
-        "attempt": attempt,
-        "error": error,
-        "traceback": "".join(frames)[-8000:],
-        "worker": policy.worker,
-        "order_id": run.order_id,
-    }
-
-
-def _failed_run(run: Run, attempt: int, error: str, now: datetime, policy: Policy) -> dict:
-    return {
-        "order_id": run.order_id,
-        "run_number": run.run_number,
-        "job_id": run.job_id,
-        "scheduled_for": run.order["next_run_at"],
-        "started_at": now,
-        "worker": policy.worker,
-        "attempts": attempt,
-        "outcome": "failed",
-        "error": error,
-    }
-
-
-def _failure(run: Run, status: str, error: str, now: datetime) -> dict:
-    return {
-        "order_id": run.order_id,
-        "job_id": run.job_id,
-        "status": status,
-        "error": error,
-        "now": now,
-    }
+    """The job is its order's current one and the order may run: a paused order's job is
+    retired (the order keeps its schedule; resuming defers a new job)."""
+    current = row["status"] == "scheduled" and row["order_job_id"] == row["job_id"]
+    return current and not row["paused"]

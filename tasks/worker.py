@@ -25,16 +25,18 @@ from tasks.app import ORDERS_QUEUE, QUEUES, app, size_pool
 from tasks.control import Control, Timing
 from tasks.executor import Executor
 from tasks.health import WorkerHealth, metrics_middleware, serve
+from tasks.pausing import PausableQueues
 from tasks.runs import TRANSIENT, Policy
 from tasks.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
-PRIORITY_LEVELS = (0,)
+PRIORITY_LEVELS = tuple(range(9, -1, -1))  # run levels, highest first (sql/0060)
 PERSIST_ATTEMPTS = 5
 
 
-class OrdersWorker(worker.Worker):
-    """Procrastinate's worker, plus this process's executor, control connection and log."""
+class OrdersWorker(PausableQueues, worker.Worker):
+    """Procrastinate's worker (skipping paused queues), plus this process's executor, control
+    connection and log."""
 
     def __init__(
         self,
@@ -203,6 +205,8 @@ def run_policy(settings: Settings, name: str | None) -> Policy:
         transient_delay=settings.run_transient_retry_seconds,
         levels=PRIORITY_LEVELS,
         timeouts=settings.run_timeouts(),
+        missed=settings.missed_rules(),
+        fair=settings.fair_share,
     )
 
 

@@ -7,10 +7,12 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 from psycopg import sql
 
 from orders import create_app
+from orders.cli import main
 from orders.config import Settings
 from orders.migrate import migrate
 from tests.cluster import Cluster, start_cluster
@@ -114,6 +116,13 @@ def alice(client: FlaskClient) -> Account:
 
 
 @pytest.fixture
+def admin(client, db) -> Account:
+    account = Account(client, "ops@example.com")
+    db.execute("UPDATE users SET role = 'admin' WHERE user_id = %s", (account.user_id,))
+    return account
+
+
+@pytest.fixture
 def bob(client: FlaskClient) -> Account:
     return Account(client, "bob@example.com")
 
@@ -126,6 +135,22 @@ def bouncer(cluster: Cluster):
 
     with pgbouncer(cluster.url()) as running:
         yield running
+
+
+@pytest.fixture
+def cli(database_url, settings, monkeypatch):
+    """Run `orders ...` in-process against this test's database, as operator `tester`."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ORDERS_LOG_FILE", str(settings.log_file))
+    monkeypatch.setenv("ORDERS_OPERATOR", "tester")
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None, code: int = 0) -> str:
+        result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return run
 
 
 @pytest.fixture

@@ -83,3 +83,15 @@ def flush_status_log(database_url: str, path) -> list[dict]:
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
         write_pending(conn, path)
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def plan_scans(db, query: str, params: dict) -> set[str]:
+    """Tables the plan of `query` reads sequentially."""
+    plan = db.execute(f"EXPLAIN (FORMAT JSON) {query}", params).fetchone()
+    found, todo = set(), [plan["QUERY PLAN"][0]["Plan"]]
+    while todo:
+        node = todo.pop()
+        if node["Node Type"] == "Seq Scan":
+            found.add(node["Relation Name"])
+        todo += node.get("Plans", [])
+    return found

@@ -7,23 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-import pytest
 from psycopg.rows import dict_row
 
 from orders.db import Q
 from orders.pages import encode as cursor_of
 from orders.retention import Retention, prune
-from tests.conftest import Account
-from tests.helpers import assert_error, in_
+from tests.helpers import assert_error, in_, plan_scans
 from tests.test_health_metrics import samples
 from tests.test_providers import make_requests, order_for
-
-
-@pytest.fixture
-def admin(client, db) -> Account:
-    account = Account(client, "ops@example.com")
-    db.execute("UPDATE users SET role = 'admin' WHERE user_id = %s", (account.user_id,))
-    return account
 
 
 def create(client, account) -> int:
@@ -299,18 +290,6 @@ def fill_history(db, user_id: int, provider_id: int, rows: int) -> int:
     return db.execute("SELECT max(order_id) AS id FROM orders").fetchone()["id"]
 
 
-def plan_scans(db, query: str, params: dict) -> set[str]:
-    """Tables the plan of `query` reads sequentially."""
-    plan = db.execute(f"EXPLAIN (FORMAT JSON) {query}", params).fetchone()
-    found, todo = set(), [plan["QUERY PLAN"][0]["Plan"]]
-    while todo:
-        node = todo.pop()
-        if node["Node Type"] == "Seq Scan":
-            found.add(node["Relation Name"])
-        todo += node.get("Plans", [])
-    return found
-
-
 def test_hot_queries_never_scan_history(client, db, alice, acme):
     """With 30,000 rows in every history table, no query of /metrics, the dashboard, stats
     or a per-order list reads a history table sequentially."""
@@ -327,6 +306,8 @@ def test_hot_queries_never_scan_history(client, db, alice, acme):
         "job_error_list_of_orders": {"order_ids": [order_id], "job_ids": [None], "per_order": 50},
         "order_list_recurring_active": {"limit": 50},
         "order_list_stuck_view": {"limit": 50},
+        "pause_list": {"limit": 200},
+        "operator_action_list_recent": {"limit": 20},
         "worker_list_live": {},
         "outbox_oldest_pending": {},
         "outbox_problems_list": {"limit": 50},

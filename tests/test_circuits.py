@@ -13,7 +13,6 @@ from tests.conftest import Account
 from tests.mail import deliver as deliver_mail
 from tests.receivers import Receiver, deliver, hook_settings
 from tests.test_mail import OUTBOX, queue
-from tests.test_operator_cli import cli  # noqa: F401 - the fixture
 from tests.test_webhooks_delivery import cancel_orders, subscribe
 
 CIRCUIT = "SELECT kind, state::text, opens, half_opens, closes FROM circuits"
@@ -68,7 +67,7 @@ def settings(settings):
     return hook_settings(settings)
 
 
-def test_the_cli_lists_and_resets_circuits_and_shows_deliveries(cli, db, tripped):  # noqa: F811
+def test_the_cli_lists_and_resets_circuits_and_shows_deliveries(cli, db, tripped):
     """`orders circuits` shows the open one; reset closes it; webhooks commands show the record."""
     destination = f"127.0.0.1:{tripped.port}"
 

@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.conftest import Account
 from tests.helpers import assert_error, in_
-
-
-@pytest.fixture
-def admin(client, db) -> Account:
-    account = Account(client, "ops@example.com")
-    db.execute("UPDATE users SET role = 'admin' WHERE user_id = %s", (account.user_id,))
-    return account
 
 
 def create(client, account, **fields) -> int:

@@ -41,7 +41,7 @@ def test_next_due_query_sees_only_future_waiting_jobs(client, db, alice):
     now = datetime.now(UTC)
 
     after = {"orders_after": now, "queues_after": now}
-    due = db.execute(Q["job_next_due"], {"levels": [0], "queues": ["mail"]} | after).fetchone()
+    due = db.execute(Q["job_next_due"], {"levels": [1], "queues": ["mail"]} | after).fetchone()
     other = db.execute(Q["job_next_due"], {"levels": [5], "queues": []} | after).fetchone()
 
     assert 25 < (due["orders_due_at"] - now).total_seconds() <= 30

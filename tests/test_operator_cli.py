@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from click.testing import CliRunner
 
 from orders.cli import main
 from tests.helpers import in_
-
-
-@pytest.fixture
-def cli(database_url, settings, monkeypatch):
-    """Run `orders ...` in-process against this test's database, as operator `tester`."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("ORDERS_LOG_FILE", str(settings.log_file))
-    monkeypatch.setenv("ORDERS_OPERATOR", "tester")
-    runner = CliRunner()
-
-    def run(*args: str, input: str | None = None, code: int = 0) -> str:
-        result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return run
 
 
 def create(client, account, name: str = "soap", **fields) -> int:
@@ -58,6 +41,7 @@ def test_stats_shows_statuses_queues_and_lateness(cli, client, alice, db):
         "completed": "0",
         "failed": "1",
         "cancelled": "0",
+        "expired": "0",
     }
     assert [line.split()[:3] for line in queues.splitlines()[2:]] == [["orders", "todo", "1"]]
     assert "overdue 0 · stuck 0" in summary and "failed orders 1 · live workers 0" in summary

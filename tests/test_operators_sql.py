@@ -25,6 +25,7 @@ VIEWS = [
     "webhook_delivery_log",
     "webhook_problems",
     "circuit_status",
+    "pauses",
     "upcoming_runs_per_minute",
 ]
 

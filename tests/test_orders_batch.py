@@ -57,7 +57,7 @@ def test_batch_writes_orders_jobs_and_audit_together(client, db, alice, settings
         job = by_id[order["job_id"]]
         assert (job["status"], job["task_name"]) == ("todo", "execute_order")
         assert job["queueing_lock"] == f"order:{order['order_id']}"
-        assert job["args"] == {"order_id": order["order_id"]}
+        assert job["args"] == {"order_id": order["order_id"], "user_id": alice.user_id}
         assert job["scheduled_at"].isoformat() == order["next_run_at"].replace("Z", "+00:00")
     events = db.execute("SELECT order_id, event_type, actor FROM order_events").fetchall()
     assert sorted((e["order_id"], e["event_type"], e["actor"]) for e in events) == [

@@ -104,8 +104,18 @@ def test_batch_defer_returns_ids_in_the_order_given(db):
     """job_defer_next_runs maps the returned ids to orders by position."""
     from orders.db import Q
 
-    order_ids = list(range(1000, 1050))[::-1]
-    params = {"order_ids": order_ids, "run_at": [None] * 50, "priorities": [0] * 50}
+    user = db.execute(
+        "INSERT INTO users (email, password_hash) VALUES ('c@example.com', 'x') RETURNING user_id"
+    ).fetchone()["user_id"]
+    order_ids = [
+        r["order_id"]
+        for r in db.execute(
+            "INSERT INTO orders (user_id, order_name, schedule_time, next_run_at) "
+            "SELECT %s, 'o' || n, now(), now() FROM generate_series(1, 50) n RETURNING order_id",
+            (user,),
+        )
+    ][::-1]
+    params = {"order_ids": order_ids, "run_at": [None] * 50}
 
     ids = db.execute(Q["job_defer_next_runs"], params).fetchone()["job_ids"]
 
@@ -114,3 +124,36 @@ def test_batch_defer_returns_ids_in_the_order_given(db):
     )
     order_of = {r["id"]: r["order_id"] for r in rows}
     assert [order_of[i] for i in ids] == order_ids
+
+
+# Procrastinate's Worker methods tasks/pausing.py relies on, with the md5 of their source.
+WORKER_METHODS = {
+    "_fetch_and_process_jobs": "0eb87951d2d6d475dc75614c910cb9b6",
+    "_run_loop": "f097e77f738148faa3f612a85678b9dd",
+}
+
+
+def test_the_worker_fetches_with_self_queues_each_round():
+    """tasks/pausing.py narrows `self.queues` before each fetch round (paused queues): the
+    worker must fetch with `self.queues` inside `_fetch_and_process_jobs`, call that after every
+    wake-up from its run loop, and clear `_new_job_event` after a round (we clear it when we
+    skip one, else a worker whose queues are all paused would spin)."""
+    import hashlib
+    import inspect
+
+    from procrastinate import worker
+
+    fetch = inspect.getsource(worker.Worker._fetch_and_process_jobs)
+    loop = inspect.getsource(worker.Worker._run_loop)
+    hashes = {
+        name: hashlib.md5(  # noqa: S324 - a fingerprint of source text, not security
+            inspect.getsource(getattr(worker.Worker, name)).encode()
+        ).hexdigest()
+        for name in WORKER_METHODS
+    }
+    assert "fetch_job(" in fetch and "queues=self.queues" in fetch
+    assert "self._new_job_event.clear()" in fetch
+    assert loop.count("await self._fetch_and_process_jobs()") == 2
+    assert "self._new_job_event.wait()" in loop
+    assert "self.queues = queues" in inspect.getsource(worker.Worker.__init__)
+    assert hashes == WORKER_METHODS, "Procrastinate's fetch loop changed: re-check tasks/pausing.py"

@@ -37,6 +37,9 @@ COLUMNS = (  # order_insert_many takes one array per column
     "next_run_at",
     "job_id",
     "provider_id",
+    "priority",
+    "missed_runs",
+    "expires_after",
 )
 
 
@@ -130,8 +133,8 @@ def _create(
 
 def _insert(conn, user_id: int, rows: list[dict[str, Any]], ids: list[int]) -> list[Order]:
     """Defer every job (one statement), then insert every order pointing at its job (one)."""
-    runs = [(order_id, r["next_run_at"]) for order_id, r in zip(ids, rows, strict=True)]
-    columns = _columns(rows, ids, jobs.defer_executions(conn, runs))
+    runs = [(i, r["priority"], r["next_run_at"]) for i, r in zip(ids, rows, strict=True)]
+    columns = _columns(rows, ids, jobs.defer_executions(conn, user_id, runs))
     created = conn.execute(Q["order_insert_many"], columns | {"user_id": user_id}).fetchall()
     by_id = {row["order_id"]: Order(**row) for row in created}
     return [by_id[order_id] for order_id in ids]

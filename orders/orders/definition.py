@@ -94,6 +94,30 @@ TimeZone = Annotated[
 ]
 MaxExecutions = Annotated[int, Field(ge=1, le=1_000_000, description="null: unlimited")]
 ProviderId = Annotated[int, Field(ge=1, le=2**63 - 1, description="GET /providers")]
+Priority = Annotated[
+    Literal["low", "normal", "high", "urgent"],
+    Field(
+        description="Run order among orders due together: urgent first (default normal). "
+        "An account's tier (set by operators) raises all of its orders."
+    ),
+]
+MissedRuns = Annotated[
+    Literal["latest", "all", "none"],
+    Field(
+        description="Recurring orders, runs missed while nothing ran them: latest (default) "
+        "runs once for the latest missed slot; all runs each (at most ORDERS_MISSED_RUNS_MAX); "
+        "none skips them and goes on at the next future slot. One-time orders: ignored."
+    ),
+]
+ExpiresAfter = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=int(HORIZON.total_seconds()),
+        description="One-time orders: seconds after schedule_time past which the run no longer "
+        "starts and the order becomes expired. null: it runs however late.",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -114,6 +138,8 @@ def check_definition(
     if fields["is_recurring"] and fields.get("cron") and not fields.get("timezone"):
         fields["timezone"] = "UTC"
     first = _check_runs(fields, anchor, policy)
+    if isinstance(fields.get("expires_after"), int):  # seconds in the API, an interval stored
+        fields["expires_after"] = timedelta(seconds=fields["expires_after"])
     if fields.get("max_executions") is not None and fields["max_executions"] <= done:
         raise DefinitionError(
             "max_executions",
@@ -126,6 +152,10 @@ def check_definition(
 def _check_shape(fields: dict[str, Any]) -> None:
     """Recurrence fields belong to recurring orders, which need an interval+unit or a cron."""
     present = [f for f in RECURRENCE_FIELDS if fields.get(f) is not None]
+    if fields["is_recurring"] and fields.get("expires_after") is not None:
+        raise DefinitionError(
+            "expires_after", "expires_after is for one-time orders; recurring ones use missed_runs"
+        )
     if not fields["is_recurring"]:
         if present:
             raise DefinitionError(

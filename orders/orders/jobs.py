@@ -4,29 +4,45 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from procrastinate.jobs import JobDeferrer
+
 from orders.db import Q
 from orders.errors import Busy
 from tasks.app import app
 from tasks.orders import execute_order
 
 
-def defer_execution(conn, order_id: int, run_at: datetime) -> int:
-    """Queue the order's next run on `conn`'s transaction; at most one waits per order."""
+def execution(order_id: int, user_id: int, level: int, run_at: datetime, conn=None) -> JobDeferrer:
+    """The job of an order's run: one waits per order (queueing lock), at its run level, and
+    names its account (the fair claim shares batches between accounts: tasks/claim.py)."""
     return execute_order.configure(
-        connection=conn, schedule_at=run_at, queueing_lock=f"order:{order_id}"
-    ).defer(order_id=order_id)
+        connection=conn,
+        schedule_at=run_at,
+        queueing_lock=f"order:{order_id}",
+        priority=level,
+        task_kwargs={"order_id": order_id, "user_id": user_id},
+    )
 
 
-def defer_executions(conn, runs: list[tuple[int, datetime]]) -> list[int]:
-    """Queue many orders' first runs on `conn`'s transaction in one statement; job ids in the
-    order of `runs` (each job as `defer_execution` would make it)."""
+def run_levels(conn, user_id: int, priorities: list[str]) -> list[int]:
+    """The run level of this account's orders of these priorities (orders_run_level)."""
+    params = {"user_id": user_id, "priorities": priorities}
+    return conn.execute(Q["account_run_levels"], params).fetchone()["levels"]
+
+
+def defer_execution(conn, order_id: int, user_id: int, priority: str, run_at: datetime) -> int:
+    """Queue the order's next run on `conn`'s transaction; at most one waits per order."""
+    [level] = run_levels(conn, user_id, [priority])
+    return execution(order_id, user_id, level, run_at, conn).defer()
+
+
+def defer_executions(conn, user_id: int, runs: list[tuple[int, str, datetime]]) -> list[int]:
+    """Queue many orders' first runs (order id, priority, time) on `conn`'s transaction in one
+    statement; job ids in the order of `runs` (each job as `defer_execution` would make it)."""
+    levels = run_levels(conn, user_id, [priority for _, priority, _ in runs])
     batch = [
-        execute_order.configure(
-            schedule_at=run_at,
-            queueing_lock=f"order:{order_id}",
-            task_kwargs={"order_id": order_id},
-        ).job
-        for order_id, run_at in runs
+        execution(order_id, user_id, level, run_at).job
+        for (order_id, _, run_at), level in zip(runs, levels, strict=True)
     ]
     deferred = app.job_manager.batch_defer_jobs(jobs=batch, connection=conn)
     return [job.id for job in deferred]

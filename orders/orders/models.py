@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from orders.orders.definition import (
     Cron,
+    ExpiresAfter,
     Interval,
     MaxExecutions,
+    MissedRuns,
     OrderName,
+    Priority,
     ProviderId,
     ScheduleTime,
     TimeZone,
     Unit,
 )
 
-Status = Literal["scheduled", "processing", "completed", "failed", "cancelled"]
+Status = Literal["scheduled", "processing", "completed", "failed", "cancelled", "expired"]
+
+
+def _seconds(value: Any) -> Any:
+    """An interval read from the database, as whole seconds."""
+    return int(value.total_seconds()) if isinstance(value, timedelta) else value
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -50,6 +58,9 @@ class NewOrder(BaseModel):
     provider_id: ProviderId | None = Field(
         None, description="Provider each run is requested from (GET /providers)"
     )
+    priority: Priority = "normal"
+    missed_runs: MissedRuns = "latest"
+    expires_after: ExpiresAfter | None = None
 
 
 class OrderPatch(BaseModel):
@@ -68,6 +79,9 @@ class OrderPatch(BaseModel):
     max_executions: MaxExecutions | None = None
     payload: dict[str, Any] = _omittable()
     provider_id: ProviderId | None = Field(None, description="null: no provider")
+    priority: Priority = _omittable()
+    missed_runs: MissedRuns = _omittable()
+    expires_after: ExpiresAfter | None = Field(None, description="null: runs however late")
 
 
 class Order(BaseModel):
@@ -89,8 +103,15 @@ class Order(BaseModel):
     last_run_at: datetime | None
     last_error: str | None
     provider_id: int | None
+    priority: Priority
+    missed_runs: MissedRuns
+    expires_after: Annotated[int | None, BeforeValidator(_seconds)]
     created_at: datetime
     updated_at: datetime
+    paused: bool = Field(
+        description="Paused (the order or its account): its runs wait until resumed; the "
+        "schedule is kept"
+    )
 
 
 class OrderPage(BaseModel):

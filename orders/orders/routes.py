@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 from flask_jwt_extended import jwt_required
 
+from orders import pauses
 from orders.http import (
     current_user_id,
     get_db,
@@ -23,6 +24,7 @@ from orders.orders import batch, service
 from orders.orders.batch import NewOrderBatch, OrderBatch
 from orders.orders.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage, OrderPatch
 from orders.pages import PageQuery
+from orders.pauses import OrderPauseRequest
 from orders.providers import service as provider_service
 from orders.providers.models import OrderRequests
 from orders.upcoming import service as upcoming
@@ -132,6 +134,25 @@ def patch_order(order_id: int):
 @documented("Cancel an order and its pending job", response=Order)
 def cancel_order(order_id: int):
     return service.cancel_order(get_db(), current_user_id(), order_id).model_dump(mode="json")
+
+
+@bp.post("/<int:order_id>/pause")
+@jwt_required()
+@documented(
+    "Pause your order: its runs wait (the schedule is kept) until you resume it",
+    body=OrderPauseRequest,
+    response=Order,
+)
+def pause_order(order_id: int):
+    reason = (parse_body(OrderPauseRequest) if request.get_data() else OrderPauseRequest()).reason
+    return pauses.pause_own(get_db(), current_user_id(), order_id, reason).model_dump(mode="json")
+
+
+@bp.post("/<int:order_id>/resume")
+@jwt_required()
+@documented("Resume an order you paused; a missed run is due now", response=Order)
+def resume_order(order_id: int):
+    return pauses.resume_own(get_db(), current_user_id(), order_id).model_dump(mode="json")
 
 
 @bp.get("/<int:order_id>/history")

@@ -52,7 +52,7 @@ class Recurrence:
             return candidate
         if self.unit in WALL_CLOCK_UNITS:
             return self._step_slot(previous, after=True)
-        return previous + timedelta(seconds=self.interval * UNIT_SECONDS[self.unit])
+        return previous + timedelta(seconds=self.step_seconds)
 
     def first_at_or_after(self, moment: datetime) -> datetime:
         """The first run of a new schedule anchored at `moment`."""
@@ -69,9 +69,28 @@ class Recurrence:
             return max(self._latest_cron_slot(now), following)
         if self.unit in WALL_CLOCK_UNITS:
             return max(self._step_slot(now, after=False), following)
-        step = self.interval * UNIT_SECONDS[self.unit]
+        step = self.step_seconds
         missed = math.floor((now - following).total_seconds() / step)
         return following + timedelta(seconds=step * missed)  # the latest missed slot
+
+    def latest_since(self, previous: datetime, now: datetime) -> datetime:
+        """The latest slot in [previous, now], `previous` being a slot at or before `now`."""
+        return previous if self.following(previous) > now else self.next_after(previous, now)
+
+    def preceding(self, slot: datetime) -> datetime:
+        """The slot just before `slot`."""
+        if self.cron is not None:
+            return self._latest_cron_slot(slot - ONE_MICROSECOND)
+        if self.unit in WALL_CLOCK_UNITS:
+            return self._step_slot(slot - ONE_MICROSECOND, after=False)
+        return slot - timedelta(seconds=self.step_seconds)
+
+    @property
+    def step_seconds(self) -> int | None:
+        """The exact length of a step, for intervals of seconds, minutes or hours."""
+        if self.cron is not None or self.unit in WALL_CLOCK_UNITS:
+            return None
+        return self.interval * UNIT_SECONDS[self.unit]
 
     def _latest_cron_slot(self, now: datetime) -> datetime:
         """The latest slot at or before `now`. Walking back from `now`'s wall time is not

@@ -69,7 +69,7 @@ def _create(
         check_provider(conn, fields["provider_id"])
         ensure_order_quota(conn, user_id, limits)
         order_id = conn.execute(Q["order_reserve_id"]).fetchone()["order_id"]
-        job_id = jobs.defer_execution(conn, order_id, next_run_at)
+        job_id = jobs.defer_execution(conn, order_id, user_id, fields["priority"], next_run_at)
         conn.execute(
             Q["order_insert"],
             {
@@ -194,7 +194,9 @@ def update_order(
         fields = _redefine(current, changes, replace, limits)
         check_provider(conn, fields["provider_id"])
         jobs.cancel_pending(conn, current.job_id)
-        fields["job_id"] = jobs.defer_execution(conn, order_id, fields["next_run_at"])
+        fields["job_id"] = jobs.defer_execution(
+            conn, order_id, current.user_id, fields["priority"], fields["next_run_at"]
+        )
         conn.execute(
             Q["order_update_definition"],
             {**fields, "payload": Jsonb(fields["payload"]), "order_id": order_id},
@@ -220,6 +222,8 @@ def _merge(current: Order, changes: dict[str, Any], replace: bool) -> dict[str, 
     if changes.get("is_recurring") is False:
         fields |= dict.fromkeys(("repeat_interval", "repeat_unit", "cron", "timezone"))
         fields["max_executions"] = None
+    if changes.get("is_recurring") is True:
+        fields["expires_after"] = None
     if "cron" in changes:
         fields |= {"repeat_interval": None, "repeat_unit": None}
     if {"repeat_interval", "repeat_unit"} & set(changes):
@@ -280,7 +284,7 @@ def retry_order(
         if user_id is not None:  # a customer's retry counts against the quota again
             ensure_order_quota(conn, user_id, limits)
         now = datetime.now(UTC)
-        job_id = jobs.defer_execution(conn, order_id, now)
+        job_id = jobs.defer_execution(conn, order_id, current.user_id, current.priority, now)
         conn.execute(Q["order_retry_failed"], {"order_id": order_id, "job_id": job_id, "now": now})
         order = _load(conn, user_id, order_id)
         upcoming.rewrite(conn, [order.model_dump()], now, limits.upcoming_hours)

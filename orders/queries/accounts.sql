@@ -72,7 +72,10 @@ RETURNING user_id, deleted_at;
 -- Every order of the account, oldest first, for its data export.
 SELECT order_id, user_id, order_name, payload, schedule_time, status, job_id, is_recurring,
        repeat_interval, repeat_unit, cron, timezone, max_executions, executions_count,
-       next_run_at, last_run_at, last_error, provider_id, created_at, updated_at
+       next_run_at, last_run_at, last_error, provider_id, priority, missed_runs, expires_after,
+       created_at, updated_at,
+       (paused_at IS NOT NULL OR EXISTS (SELECT FROM users pu WHERE pu.user_id = orders.user_id
+                                         AND pu.paused_at IS NOT NULL)) AS paused
 FROM orders
 WHERE user_id = %(user_id)s
 ORDER BY order_id;

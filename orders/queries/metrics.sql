@@ -23,12 +23,14 @@ ORDER BY queue_name, status;
 
 -- name: order_lateness_now
 -- Overdue and stuck orders and how late the most overdue one is. Reads only orders due by now
--- (an index range), so it costs the backlog, not the history.
+-- (an index range), so it costs the backlog, not the history. Paused orders wait on purpose.
 WITH due AS (
     SELECT o.status, o.next_run_at, j.status AS job_status
     FROM orders o
     LEFT JOIN procrastinate_jobs j ON j.id = o.job_id
-    WHERE o.status IN ('scheduled', 'processing') AND o.next_run_at <= now())
+    WHERE o.status IN ('scheduled', 'processing') AND o.next_run_at <= now()
+      AND o.paused_at IS NULL
+      AND o.user_id <> ALL (ARRAY(SELECT user_id FROM users WHERE paused_at IS NOT NULL)))
 SELECT count(*) FILTER (WHERE status = 'scheduled') AS overdue,
        count(*) FILTER (WHERE (status = 'scheduled'
                                AND (job_status IS NULL OR job_status NOT IN ('todo', 'doing')))

@@ -38,7 +38,7 @@ LIMIT %(limit)s;
 
 -- name: order_list_stuck_view
 -- Stuck orders (as the orders_stuck view defines them), longest waiting first; reads only the
--- orders due by now (an index range), not the completed ones.
+-- orders due by now (an index range), not the completed ones. Paused ones are not stuck.
 SELECT o.order_id, o.order_name, o.status::text AS status, o.next_run_at,
        extract(epoch FROM now() - o.next_run_at)::float8 AS late_seconds, o.job_id,
        coalesce(j.status::text, 'missing') AS job_status
@@ -47,6 +47,8 @@ LEFT JOIN procrastinate_jobs j ON j.id = o.job_id
 WHERE o.status IN ('scheduled', 'processing') AND o.next_run_at <= now()
   AND ((o.status = 'scheduled' AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing')))
        OR (o.status = 'processing' AND (j.id IS NULL OR j.status <> 'doing')))
+  AND o.paused_at IS NULL
+  AND o.user_id <> ALL (ARRAY(SELECT user_id FROM users WHERE paused_at IS NOT NULL))
 ORDER BY o.next_run_at, o.order_id
 LIMIT %(limit)s;
 

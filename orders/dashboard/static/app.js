@@ -111,7 +111,46 @@ function actionButtons(order, after) {
   if (order.status === "failed" || order.status === "scheduled") {
     buttons.push(el("button", { type: "button", class: "secondary", onclick: act("cancel") }, "Cancel"));
   }
+  if (order.status === "scheduled" && order.paused !== undefined) {
+    const verb = order.paused ? "resume" : "pause";
+    const target = { scope: "order", target: String(order.order_id) };
+    buttons.push(el("button", { type: "button", class: "secondary", onclick: pauseAction(verb, target, after) },
+      order.paused ? "Resume" : "Pause"));
+  }
   return el("span", { class: "actions" }, ...buttons);
+}
+
+// Pause or resume `target` ({scope, target, reason}) through the pauses API (orders_pause).
+function pauseAction(verb, target, after) {
+  return async () => {
+    try {
+      const result = await api("POST", `/dashboard/api/pauses/${verb}`, target);
+      flash(`${verb === "pause" ? "Paused" : "Resumed"} ${result.scope}: ${result.changed.join(", ") || "all"}.`);
+      after();
+    } catch (error) {
+      flash(error.message, "error");
+    }
+  };
+}
+
+function pauseForm(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const body = { scope: form.get("scope"), target: form.get("target") || null, reason: form.get("reason") || null };
+  if (body.scope === "all") body.target = null;
+  pauseAction(event.submitter?.value === "resume" ? "resume" : "pause", body, refresh)();
+}
+
+function renderPauses(p) {
+  table($("paused"), [["What", (r) => r.scope],
+    ["Target", (r) => (r.scope === "order" ? orderLink(r.target) : r.target)],
+    ["Since", (r) => fmtTime(r.paused_at)], ["By", (r) => r.paused_by], ["Reason", (r) => r.reason ?? ""],
+    ["", (r) => el("button", { type: "button", class: "secondary",
+      onclick: pauseAction("resume", { scope: r.scope, target: r.target }, refresh) }, "Resume")]],
+  p.paused, "Nothing is paused.");
+  table($("operator-actions"), [["At", (r) => fmtTime(r.at)], ["Operator", (r) => r.operator],
+    ["Action", (r) => r.action], ["Scope", (r) => r.scope], ["Target", (r) => r.target ?? ""],
+    ["Reason", (r) => r.reason ?? ""]], p.actions, "No pauses yet.");
 }
 
 // ---- overview -------------------------------------------------------------------------------
@@ -221,7 +260,8 @@ function renderDownstream(d) {
 
 function renderOrder(detail) {
   const o = detail.order;
-  $("order-title").replaceChildren(`Order #${o.order_id} · `, o.order_name, " ", el("span", { class: `badge ${o.status}` }, o.status));
+  $("order-title").replaceChildren(`Order #${o.order_id} · `, o.order_name, " ", el("span", { class: `badge ${o.status}` }, o.status),
+    o.paused ? el("span", { class: "badge paused" }, "paused") : null);
   $("order-actions").replaceChildren(actionButtons(o, refresh));
   const fields = ["user_id", "schedule_time", "is_recurring", "repeat_interval", "repeat_unit", "cron",
     "timezone", "max_executions", "executions_count", "next_run_at", "last_run_at", "job_id", "last_error",
@@ -250,11 +290,12 @@ async function refresh() {
       renderOrder(await api("GET", `/dashboard/api/orders/${orderId()}?limit=${timelineLimit}`));
       show("order");
     } else {
-      const [overview, mail, downstream, upcoming] = await Promise.all([api("GET", "/dashboard/api/overview"),
-        api("GET", "/dashboard/mail"), api("GET", "/dashboard/api/downstream"),
+      const [overview, mail, downstream, pauses, upcoming] = await Promise.all([api("GET", "/dashboard/api/overview"),
+        api("GET", "/dashboard/mail"), api("GET", "/dashboard/api/downstream"), api("GET", "/dashboard/api/pauses"),
         upcomingChart(api, UPCOMING_HOURS)]);
       renderOverview(overview, mail);
       renderDownstream(downstream);
+      renderPauses(pauses);
       renderUpcoming(upcoming, UPCOMING_HOURS);
       show("overview");
     }
@@ -292,6 +333,7 @@ async function login(event) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", login);
+  $("pause-form").addEventListener("submit", pauseForm);
   $("timeline-more").addEventListener("click", () => {
     timelineLimit = Math.min(timelineLimit + TIMELINE_PAGE, TIMELINE_MAX);
     refresh();
