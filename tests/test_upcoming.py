@@ -11,7 +11,6 @@ from orders.orders.schedule import recurrence_of
 from orders.upcoming.expansion import expand
 from orders.upcoming.store import horizon_end, reach
 from orders.upcoming.upkeep import upkeep
-from tests.conftest import Account
 from tests.helpers import assert_error, fail_executions_of, in_
 from tests.workers import wait_until
 
@@ -21,13 +20,6 @@ ORDER = (
     " repeat_unit::text AS repeat_unit, cron, timezone, max_executions, executions_count,"
     " next_run_at, schedule_time FROM orders WHERE order_id = %s"
 )
-
-
-@pytest.fixture
-def admin(client, db) -> Account:
-    account = Account(client, "ops@example.com")
-    db.execute("UPDATE users SET role = 'admin' WHERE user_id = %s", (account.user_id,))
-    return account
 
 
 def create(client, account, **fields) -> dict:
@@ -324,6 +316,38 @@ def test_upkeep_writes_leave_no_audit_events(client, db, alice):
 
     assert done.extended == 1
     assert db.execute("SELECT count(*) AS n FROM order_events").fetchone()["n"] == before
+
+
+def test_paused_orders_and_accounts_have_no_upcoming_runs_until_resumed(client, db, alice):
+    """A paused order will not run: a pause forgets its rows, the upkeep leaves it alone, and
+    after the resume the next pass writes them again (an account pause the same for all)."""
+    hourly = {"is_recurring": True, "repeat_interval": 1, "repeat_unit": "hours"}
+    one, two = (
+        create(client, alice, **hourly)["order_id"],
+        create(client, alice, **hourly)["order_id"],
+    )
+    expected = rows_of(db, one)
+    pause = "SELECT orders_pause(%s, %s, 'operator:t')"
+    resume = "SELECT orders_resume(%s, %s, 'operator:t')"
+
+    db.execute(pause, ("order", str(one)))
+    upkeep(db, datetime.now(UTC), hours=24)
+    assert rows_of(db, one) == [] and rows_of(db, two) != []
+    db.execute(pause, ("account", alice.email))
+    upkeep(db, datetime.now(UTC), hours=24)
+    assert rows_of(db, two) == []
+
+    db.execute(resume, ("account", alice.email))
+    upkeep(db, datetime.now(UTC), hours=24)
+    assert rows_of(db, one) == [] and rows_of(db, two) == expected_for(db, two)
+    db.execute(resume, ("order", str(one)))
+    upkeep(db, datetime.now(UTC), hours=24)
+    assert rows_of(db, one) == expected
+
+
+def expected_for(db, order_id: int) -> list[tuple]:
+    rows = rows_of(db, order_id)
+    return schedule(db, order_id, rows[0][0], rows[-1][1]) if rows else [("no rows",)]
 
 
 @pytest.mark.slow

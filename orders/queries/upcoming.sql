@@ -22,7 +22,7 @@ FROM unnest(%(order_ids)s::bigint[], %(untils)s::timestamptz[]) AS u(order_id, u
 WHERE o.order_id = u.order_id;
 
 -- name: order_list_upcoming_due
--- A chunk of active orders whose expansion ends at or before :target, keyset on
+-- A chunk of active, unpaused orders (0067) whose expansion ends at or before :target, keyset on
 -- (upcoming_until, order_id) so orders skipped this pass are not read again; not expanded yet
 -- (-infinity) comes back as NULL, first. Sorted on the column (not the NULL-ed output): the index
 -- order, so a chunk reads :limit index entries however many orders wait.
@@ -32,6 +32,8 @@ SELECT order_id, user_id, nullif(upcoming_until, '-infinity') AS expanded_until,
 FROM orders
 WHERE status IN ('scheduled', 'processing')
   AND upcoming_until <= %(target)s
+  AND paused_at IS NULL
+  AND user_id <> ALL (ARRAY(SELECT user_id FROM users WHERE paused_at IS NOT NULL))
   AND (upcoming_until, order_id)
       > (coalesce(%(after_until)s::timestamptz, '-infinity'), %(after_id)s::bigint)
 ORDER BY upcoming_until, order_id
