@@ -91,9 +91,9 @@ LIMIT %(limit)s;
 -- Scheduled orders overdue by the grace period whose job is missing, failed or cancelled. A
 -- paused order (or one of a paused account) has no job on purpose: it is left alone.
 SELECT o.order_id, o.user_id, o.job_id, coalesce(j.status::text, 'missing') AS job_status,
-       orders_run_level(o.priority, a.priority_boost) AS level
+       orders_run_level(o.priority, (SELECT a.priority_boost FROM account_levels a
+                                     WHERE a.user_id = o.user_id)) AS level
 FROM orders o
-JOIN account_levels a ON a.user_id = o.user_id
 LEFT JOIN procrastinate_jobs j ON j.id = o.job_id
 WHERE o.status = 'scheduled'
   AND o.next_run_at <= %(overdue_before)s
