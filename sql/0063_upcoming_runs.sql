@@ -22,13 +22,27 @@ COMMENT ON COLUMN upcoming_runs.minute IS 'The minute (UTC, truncated) the runs 
 COMMENT ON COLUMN upcoming_runs.first_run_at IS 'The first scheduled run of the order in that minute.';
 COMMENT ON COLUMN upcoming_runs.runs IS 'How many runs of the order are scheduled in that minute (more than 1 for intervals under a minute).';
 
--- '-infinity' (the default: orders made before this migration, or inserted by hand) asks the
--- upkeep to expand the order from its next run; 'infinity': nothing more will ever be written.
-ALTER TABLE orders ADD COLUMN upcoming_until timestamptz NOT NULL DEFAULT '-infinity';
+-- Two finite marks rather than -infinity/infinity, so any client can read the column (many
+-- drivers, psycopg among them, cannot load an infinite timestamp into their date type).
+CREATE FUNCTION upcoming_not_expanded() RETURNS timestamptz
+LANGUAGE sql IMMUTABLE AS $$ SELECT timestamptz '1900-01-01 00:00:00+00' $$;
+COMMENT ON FUNCTION upcoming_not_expanded() IS
+    'orders.upcoming_until of an order not expanded yet (1900-01-01): the upkeep writes it first.';
+CREATE FUNCTION upcoming_all_written() RETURNS timestamptz
+LANGUAGE sql IMMUTABLE AS $$ SELECT timestamptz '9999-01-01 00:00:00+00' $$;
+COMMENT ON FUNCTION upcoming_all_written() IS
+    'orders.upcoming_until of an order with no run left to write (9999-01-01), or paused.';
+
+-- upcoming_not_expanded() (the default: orders made before this migration, or inserted by hand)
+-- asks the upkeep to expand the order from its next run; upcoming_all_written(): nothing more
+-- will be written.
+ALTER TABLE orders ADD COLUMN upcoming_until timestamptz NOT NULL
+    DEFAULT '1900-01-01 00:00:00+00';
 COMMENT ON COLUMN orders.upcoming_until IS
     'upcoming_runs holds every run of this order before this instant (its first run not written '
-    'yet): -infinity = not expanded yet, infinity = no run left to write. Bookkeeping of the '
-    'expand_upcoming_runs task; not part of the audit trail.';
+    'yet): 1900-01-01 = not expanded yet (upcoming_not_expanded()), 9999-01-01 = no run left to '
+    'write or paused (upcoming_all_written()). Bookkeeping of the expand_upcoming_runs task; not '
+    'part of the audit trail.';
 -- Its index (the upkeep's way in) is built without blocking writes to orders: see
 -- 0063_upcoming_runs_index.concurrent.sql.
 

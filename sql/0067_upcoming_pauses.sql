@@ -7,9 +7,9 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.paused_at IS NOT NULL THEN
         DELETE FROM upcoming_runs WHERE order_id = NEW.order_id;
-        NEW.upcoming_until := 'infinity';  -- out of the upkeep's way while paused
+        NEW.upcoming_until := upcoming_all_written();  -- out of the upkeep's way while paused
     ELSE
-        NEW.upcoming_until := '-infinity';  -- to be written again
+        NEW.upcoming_until := upcoming_not_expanded();  -- to be written again
     END IF;
     RETURN NEW;
 END
@@ -26,7 +26,7 @@ BEGIN
     IF NEW.paused_at IS NOT NULL THEN
         DELETE FROM upcoming_runs WHERE user_id = NEW.user_id;
     ELSE
-        UPDATE orders SET upcoming_until = '-infinity'
+        UPDATE orders SET upcoming_until = upcoming_not_expanded()
         WHERE user_id = NEW.user_id AND status IN ('scheduled', 'processing')
           AND paused_at IS NULL;
     END IF;

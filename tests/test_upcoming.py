@@ -14,6 +14,7 @@ from orders.upcoming.upkeep import upkeep
 from tests.helpers import assert_error, fail_executions_of, in_
 from tests.workers import wait_until
 
+UNEXPANDED = "UPDATE orders SET upcoming_until = upcoming_not_expanded() WHERE order_id = %s"
 ROWS = "SELECT minute, first_run_at, runs FROM upcoming_runs WHERE order_id = %s ORDER BY minute"
 ORDER = (
     "SELECT order_id, user_id, status::text, is_recurring, repeat_interval,"
@@ -295,11 +296,11 @@ def test_the_upkeep_follows_the_clock_and_purges_the_past(client, db, alice):
 
 
 def test_orders_made_by_hand_are_expanded_by_the_upkeep(client, db, alice):
-    """An order inserted by SQL (upcoming_until -infinity) is picked up by the next pass."""
+    """An order inserted by SQL (upcoming_until not expanded) is picked up by the next pass."""
     order = create(client, alice, is_recurring=True, repeat_interval=1, repeat_unit="hours")
     oid = order["order_id"]
     db.execute("DELETE FROM upcoming_runs WHERE order_id = %s", (oid,))
-    db.execute("UPDATE orders SET upcoming_until = '-infinity' WHERE order_id = %s", (oid,))
+    db.execute(UNEXPANDED, (oid,))
 
     upkeep(db, datetime.now(UTC), hours=24)
 
@@ -333,6 +334,7 @@ def test_paused_orders_and_accounts_have_no_upcoming_runs_until_resumed(client, 
     db.execute(pause, ("order", str(one)))
     upkeep(db, datetime.now(UTC), hours=24)
     assert rows_of(db, one) == [] and rows_of(db, two) != []
+    assert len(db.execute("SELECT * FROM orders").fetchall()) == 2  # every mark loads in Python
     db.execute(pause, ("account", alice.email))
     upkeep(db, datetime.now(UTC), hours=24)
     assert rows_of(db, two) == []
@@ -404,7 +406,7 @@ def test_the_periodic_task_expands_orders_in_a_real_worker(
     order = create(client, alice, is_recurring=True, repeat_interval=1, repeat_unit="hours")
     oid = order["order_id"]
     db.execute("DELETE FROM upcoming_runs WHERE order_id = %s", (oid,))
-    db.execute("UPDATE orders SET upcoming_until = '-infinity' WHERE order_id = %s", (oid,))
+    db.execute(UNEXPANDED, (oid,))
 
     workers.start("w1", ORDERS_UPCOMING_CRON="* * * * * */2")
 

@@ -15,18 +15,19 @@ SET runs = upcoming_runs.runs + excluded.runs,
     first_run_at = least(upcoming_runs.first_run_at, excluded.first_run_at);
 
 -- name: order_set_upcoming_many
--- Record how far each order is expanded (NULL: no run left to write, stored as infinity).
+-- Record how far each order is expanded (NULL: no run left to write, stored as
+-- upcoming_all_written()).
 UPDATE orders o
-SET upcoming_until = coalesce(u.until, 'infinity')
+SET upcoming_until = coalesce(u.until, upcoming_all_written())
 FROM unnest(%(order_ids)s::bigint[], %(untils)s::timestamptz[]) AS u(order_id, until)
 WHERE o.order_id = u.order_id;
 
 -- name: order_list_upcoming_due
 -- A chunk of active, unpaused orders (0067) whose expansion ends at or before :target, keyset on
 -- (upcoming_until, order_id) so orders skipped this pass are not read again; not expanded yet
--- (-infinity) comes back as NULL, first. Sorted on the column (not the NULL-ed output): the index
+-- (upcoming_not_expanded()) comes back as NULL, first. Sorted on the column (not the NULL-ed output): the index
 -- order, so a chunk reads :limit index entries however many orders wait.
-SELECT order_id, user_id, nullif(upcoming_until, '-infinity') AS expanded_until, status::text,
+SELECT order_id, user_id, nullif(upcoming_until, upcoming_not_expanded()) AS expanded_until, status::text,
        is_recurring, repeat_interval, repeat_unit::text AS repeat_unit, cron, timezone,
        max_executions, executions_count, next_run_at, schedule_time
 FROM orders
@@ -35,7 +36,7 @@ WHERE status IN ('scheduled', 'processing')
   AND paused_at IS NULL
   AND user_id <> ALL (ARRAY(SELECT user_id FROM users WHERE paused_at IS NOT NULL))
   AND (upcoming_until, order_id)
-      > (coalesce(%(after_until)s::timestamptz, '-infinity'), %(after_id)s::bigint)
+      > (coalesce(%(after_until)s::timestamptz, upcoming_not_expanded()), %(after_id)s::bigint)
 ORDER BY upcoming_until, order_id
 LIMIT %(limit)s;
 
@@ -49,12 +50,12 @@ WITH locked AS (
     JOIN unnest(%(order_ids)s::bigint[], %(seen)s::timestamptz[]) AS s(order_id, seen)
       ON s.order_id = o.order_id
     WHERE o.status IN ('scheduled', 'processing')
-      AND o.upcoming_until = coalesce(s.seen, '-infinity')
+      AND o.upcoming_until = coalesce(s.seen, upcoming_not_expanded())
     ORDER BY o.order_id
     FOR NO KEY UPDATE OF o SKIP LOCKED
 ), moved AS (
     UPDATE orders o
-    SET upcoming_until = coalesce(u.until, 'infinity')
+    SET upcoming_until = coalesce(u.until, upcoming_all_written())
     FROM unnest(%(order_ids)s::bigint[], %(untils)s::timestamptz[]) AS u(order_id, until)
     WHERE o.order_id = u.order_id AND o.order_id IN (SELECT order_id FROM locked)
     RETURNING o.order_id
