@@ -102,11 +102,12 @@ def test_a_flapping_receiver_loses_nothing_with_workers(
     circuit = db.execute(
         "SELECT state::text, opens, half_opens, closes FROM circuits"
     ).fetchone()
-    # Every time it opened from closed it closed again; a failed probe re-opens it (an open
-    # more) without a close: opens = closes + failed probes, probes = half_opens.
-    failed_probes = circuit["half_opens"] - circuit["closes"]
+    # Each time it opened from closed it closed again (a probe's success, or a delivery already
+    # in flight succeeding); a failed probe re-opens it without a close, so the opens exceed the
+    # closes by at most the probes sent.
     assert circuit["state"] == "closed"
-    assert circuit["opens"] == circuit["closes"] + failed_probes
+    assert (circuit["opens"] > 0) == (circuit["closes"] > 0)
+    assert circuit["closes"] <= circuit["opens"] <= circuit["closes"] + circuit["half_opens"]
 
 
 def test_a_worker_killed_mid_post_is_made_up_for_with_the_same_key(
