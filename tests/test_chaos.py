@@ -59,13 +59,26 @@ def worker_mid_batch(db, timeout: float = 3.0) -> str | None:
     return None
 
 
+def runs_cut_off(db) -> int:
+    """Runs written and then undone by a kill (attempts counted minus runs committed)."""
+    return db.execute(
+        "SELECT (SELECT last_value FROM run_attempts) - count(*) AS n FROM order_executions"
+    ).fetchone()["n"]
+
+
 def kill_loop(workers, db, seconds: float, rng: random.Random) -> int:
     """Every ~1.5 s for `seconds`: SIGKILL a worker (every other time one caught in the middle
-    of a batch, else a random one) and start a fresh one in its place."""
-    kills, deadline = 0, time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    of a batch, else a random one) and start a fresh one in its place. Then, on a machine so
+    loaded that no kill has cut a run off yet, only workers caught mid-batch, for up to a
+    minute more: the test is about runs cut off."""
+    kills, start = 0, time.monotonic()
+    while (elapsed := time.monotonic() - start) < seconds or (
+        elapsed < seconds + 60 and runs_cut_off(db) <= 0
+    ):
         time.sleep(rng.uniform(1.0, 2.0))
-        victim = (kills % 2 and worker_mid_batch(db)) or rng.choice(WORKERS)
+        caught = worker_mid_batch(db) if kills % 2 or elapsed >= seconds else None
+        if not (victim := caught or (rng.choice(WORKERS) if elapsed < seconds else None)):
+            continue
         workers.kill(victim)
         workers.start(victim, concurrency=8, **CHAOS)
         kills += 1
@@ -90,9 +103,7 @@ def test_orders_run_exactly_max_executions_while_workers_die(
         timeout=120,
     )
 
-    cut_off = db.execute(
-        "SELECT (SELECT last_value FROM run_attempts) - count(*) AS n FROM order_executions"
-    ).fetchone()["n"]
+    cut_off = runs_cut_off(db)
     assert kills >= 6 and len(rows) == RECURRING + ONE_TIME
     assert cut_off > 0  # some runs really were cut off by a kill and redone elsewhere
     for row in rows:
