@@ -201,7 +201,8 @@ def test_update_cancel_and_retry_rewrite_the_rows(client, db, alice):
 
     assert patched.status_code == 200, patched.json
     assert [r[1].minute for r in after_patch] == [15] * len(after_patch)
-    assert len(after_patch) in (5, 6) and after_patch == expected[: len(after_patch)]
+    # every 6 h over a 24 h horizon, written up to a spread point a little further: 4 to 6 slots
+    assert 4 <= len(after_patch) <= 6 and after_patch == expected[: len(after_patch)]
     assert after_cancel == []
 
 
