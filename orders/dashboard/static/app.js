@@ -165,25 +165,11 @@ function renderChart(points, hours) {
   const width = 720, height = 160, pad = 24;
   const max = Math.max(1, ...points.map((p) => p.executions));
   const bar = (width - pad) / Math.max(points.length, 1);
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "executions per minute");
-  const add = (parent, tag, attrs, text) => {
-    const node = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    parent.append(node);
-    return node;
-  };
-  add(svg, "text", { x: 0, y: 12, class: "axis" }, String(max));
-  add(svg, "text", { x: 0, y: height - 4, class: "axis" }, "0");
-  add(svg, "line", { x1: pad, y1: height - pad / 2, x2: width, y2: height - pad / 2, class: "baseline" });
+  const { svg, add, base } = barChart({ width, height, pad, max, label: "executions per minute" });
   points.forEach((p, i) => {
     const h = ((height - pad) * p.executions) / max;
     const f = ((height - pad) * p.failed) / max;
-    const x = pad + i * bar, w = Math.max(bar - 1, 1), base = height - pad / 2;
+    const x = pad + i * bar, w = Math.max(bar - 1, 1);
     const minute = add(svg, "g", { class: "minute" });
     add(minute, "title", {}, `${new Date(p.minute).toLocaleTimeString()}: ${p.executions} runs, ${p.failed} failed`);
     add(minute, "rect", { x, y: base - h, width: w, height: h - f, class: "ok" });

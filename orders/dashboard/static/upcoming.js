@@ -17,26 +17,12 @@ async function upcomingChart(load, hours) {
 function renderUpcoming(chart, hours) {
   document.getElementById("upcoming-window").textContent =
     `· next ${hours} h · ${chart.total_runs} run${chart.total_runs === 1 ? "" : "s"} (table covers ${chart.horizon_hours} h)`;
-  const width = 1200, height = 160, pad = 24, ns = "http://www.w3.org/2000/svg";
+  const width = 1200, height = 160, pad = 24;
   const start = Date.now() - (Date.now() % 60000), slots = Math.round(hours * 60);
   const byMinute = new Map(chart.minutes.map((m) => [Math.round((Date.parse(m.minute) - start) / 60000), m]));
   const max = Math.max(1, ...chart.minutes.map((m) => m.runs));
   const bar = (width - pad) / slots;
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "upcoming runs per minute");
-  const add = (parent, tag, attrs, text) => {
-    const node = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    parent.append(node);
-    return node;
-  };
-  add(svg, "text", { x: 0, y: 12, class: "axis" }, String(max));
-  add(svg, "text", { x: 0, y: height - 4, class: "axis" }, "0");
-  const base = height - pad / 2;
-  add(svg, "line", { x1: pad, y1: base, x2: width, y2: base, class: "baseline" });
+  const { svg, add, base } = barChart({ width, height, pad, max, label: "upcoming runs per minute" });
   for (const [i, m] of byMinute) {
     if (i < 0 || i >= slots) continue;
     const h = ((height - pad) * m.runs) / max;
