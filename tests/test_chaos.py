@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import random
 import time
+from contextlib import contextmanager
 
 import pytest
+from psycopg import sql
 
 from tests.helpers import SUMMARY, in_
 from tests.workers import wait_until
 
-RECURRING, ONE_TIME, MAX = 200, 50, 5
+RECURRING, ONE_TIME, MAX = 200, 50, 8
 WORKERS = ("w1", "w2", "w3")
 CHAOS = {"ORDERS_RUN_MAX_ATTEMPTS": "11"}  # never let a kill make an order fail
+GATE = 4242  # advisory lock key: while the test holds it, every run waits after being counted
 
 
 def create_orders(client, account) -> None:
@@ -32,28 +35,43 @@ def create_orders(client, account) -> None:
 
 
 def count_run_attempts(db) -> None:
-    """Number every run written, in a sequence (sequences ignore rollbacks), and slow each a
-    little so that kills land inside batches: attempts minus committed runs = runs cut off."""
+    """Number every run written, in a sequence (sequences ignore rollbacks), then wait on GATE
+    (free unless the test holds it) and sleep a little, so that kills land inside batches:
+    attempts minus committed runs = runs cut off."""
     db.execute("CREATE SEQUENCE run_attempts")
-    db.execute("""CREATE FUNCTION count_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
-                  BEGIN PERFORM nextval('run_attempts'), pg_sleep(0.002); RETURN NEW; END $$""")
+    body = """CREATE FUNCTION count_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN PERFORM nextval('run_attempts');
+                    PERFORM pg_advisory_xact_lock_shared({gate}), pg_sleep(0.002);
+                    RETURN NEW; END $$"""
+    db.execute(sql.SQL(body).format(gate=sql.Literal(GATE)))
     db.execute(
         "CREATE TRIGGER count_attempt BEFORE INSERT ON order_executions "
         "FOR EACH ROW EXECUTE FUNCTION count_attempt()"
     )
 
 
-def worker_mid_batch(db, timeout: float = 3.0) -> str | None:
-    """A worker whose executor has written runs it has not committed yet (waiting for one up
-    to `timeout`: orders fall due every second)."""
+@contextmanager
+def runs_held(db):
+    """While this holds GATE, every run blocks right after it is counted."""
+    db.execute("SELECT pg_advisory_lock(%s)", (GATE,))
+    try:
+        yield
+    finally:
+        db.execute("SELECT pg_advisory_unlock(%s)", (GATE,))
+
+
+def worker_in_run(db, timeout: float = 30.0) -> str | None:
+    """A worker with a counted, uncommitted run blocked on GATE (waiting up to `timeout` for one,
+    as under load workers may still be starting, unless every order has finished)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         row = db.execute(
-            "SELECT split_part(application_name, ' ', 2) AS name FROM pg_stat_activity "
-            "WHERE application_name LIKE 'orders-worker % runs' AND backend_xid IS NOT NULL "
-            "LIMIT 1"
+            "SELECT (SELECT split_part(application_name, ' ', 2) FROM pg_stat_activity "
+            "        WHERE application_name LIKE 'orders-worker % runs' "
+            "        AND wait_event_type = 'Lock' AND wait_event = 'advisory' LIMIT 1) AS name, "
+            "       NOT EXISTS (SELECT FROM orders WHERE status <> 'completed') AS finished"
         ).fetchone()
-        if row:
+        if row["name"] or row["finished"]:
             return row["name"]
         time.sleep(0.01)
     return None
@@ -66,23 +84,28 @@ def runs_cut_off(db) -> int:
     ).fetchone()["n"]
 
 
-def kill_loop(workers, db, seconds: float, rng: random.Random) -> int:
-    """Every ~1.5 s for `seconds`: SIGKILL a worker (every other time one caught in the middle
-    of a batch, else a random one) and start a fresh one in its place. Then, on a machine so
-    loaded that no kill has cut a run off yet, only workers caught mid-batch, for up to a
-    minute more: the test is about runs cut off."""
-    kills, start = 0, time.monotonic()
-    while (elapsed := time.monotonic() - start) < seconds or (
-        elapsed < seconds + 60 and runs_cut_off(db) <= 0
-    ):
-        time.sleep(rng.uniform(1.0, 2.0))
-        caught = worker_mid_batch(db) if kills % 2 or elapsed >= seconds else None
-        if not (victim := caught or (rng.choice(WORKERS) if elapsed < seconds else None)):
-            continue
-        workers.kill(victim)
-        workers.start(victim, concurrency=8, **CHAOS)
-        kills += 1
-    return kills
+def kill_one(workers, db, caught: bool, rng: random.Random) -> bool:
+    """SIGKILL one worker: one caught inside a run (which is then surely cut off) or a random
+    one. Start a fresh one in its place."""
+    if caught:
+        with runs_held(db):
+            if not (victim := worker_in_run(db)):
+                return False
+            workers.kill(victim)
+    else:
+        workers.kill(victim := rng.choice(WORKERS))
+    workers.start(victim, concurrency=8, **CHAOS)
+    return True
+
+
+def kill_loop(workers, db, kills: int, rng: random.Random) -> int:
+    """Every second or so, kill a worker (every other time one caught inside a run), `kills` times.
+    Counted, not timed: on a loaded machine a timed window held too few kills that mattered."""
+    done = 0
+    for i in range(kills):
+        time.sleep(rng.uniform(0.5, 1.5))
+        done += kill_one(workers, db, caught=i % 2 == 0, rng=rng)
+    return done
 
 
 @pytest.mark.slow
@@ -95,7 +118,7 @@ def test_orders_run_exactly_max_executions_while_workers_die(
         workers.start(name, concurrency=8, **CHAOS)
     create_orders(client, alice)
 
-    kills = kill_loop(workers, db, seconds=12, rng=random.Random(7))
+    kills = kill_loop(workers, db, kills=8, rng=random.Random(7))
     rows = wait_until(
         database_url,
         SUMMARY,
