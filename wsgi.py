@@ -1,3 +1,3 @@
-from orders import create_app
+from orders.web.app import create_app
 
 app = create_app()

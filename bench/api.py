@@ -27,7 +27,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bench.cluster import bench_database, free_port
-from tasks.orders import execute_order
+from tasks.jobs.orders import execute_order
 
 
 class Api:

@@ -31,7 +31,7 @@ from bench.cluster import bench_database, free_port
 from bench.fairness import fair_burst, print_fairness
 from bench.loads import load_active, post_orders, spawn, stop, wait_for
 from bench.report import print_report
-from orders.migrate import migrate
+from orders.database.migrate import migrate
 
 WORKERS = 2
 WEBHOOK_BURST = 10_000  # deliveries run at a few hundred per second: keep the wait bounded

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psycopg
 
-from orders import pgserver
-from orders.migrate import migrate
+from orders.database.migrate import migrate
+from orders.dev import pgserver
 
 
 def free_port() -> int:

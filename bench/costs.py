@@ -12,10 +12,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bench.loads import spawn, stop, wait_for
-from orders.config import Settings
-from orders.db import Q
-from tasks.control import LOCK_CLASS
-from tasks.worker import PRIORITY_LEVELS
+from orders.database import Q
+from orders.settings import Settings
+from tasks.supervision.control import LOCK_CLASS
+from tasks.supervision.worker import PRIORITY_LEVELS
 
 REPEATS = 15
 LEVELS = list(PRIORITY_LEVELS)

@@ -26,10 +26,10 @@ from email.message import EmailMessage
 import psycopg
 
 from bench.cluster import bench_database, free_port
-from orders.config import Settings
 from orders.mail.outbox import Policy, deliver_due
 from orders.mail.transport import SmtpTransport
-from tasks.mail import queue_provider_digests
+from orders.settings import Settings
+from tasks.jobs.mail import queue_provider_digests
 
 LOAD = [
     """INSERT INTO users (email, password_hash) VALUES ('bench-customer@example.com', 'x')""",

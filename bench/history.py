@@ -21,12 +21,12 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bench.cluster import bench_database
-from orders import create_app
-from orders.auth.models import Credentials
-from orders.auth.service import create_user
-from orders.config import Settings
-from orders.migrate import migrate
-from orders.retention import Retention, prune
+from orders.accounts.models import Credentials
+from orders.accounts.service import create_user
+from orders.database.migrate import migrate
+from orders.operations.retention import Retention, prune
+from orders.settings import Settings
+from orders.web.app import create_app
 
 PASSWORD = "bench password 1"  # noqa: S105 - a throwaway cluster's account
 FILL = [

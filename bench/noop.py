@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from tasks.app import app
+from tasks.jobs.app import app
 
 
 @app.task(name="bench_noop", queue="bench")

@@ -1,7 +1,7 @@
 """A real PgBouncer in transaction mode in front of a PostgreSQL server, for tests and the soak.
 
 PgBouncer refuses to run as root; as root it runs as the PostgreSQL server user (see
-orders.pgserver), like the server itself. Any database name is passed through to the server
+orders.dev.pgserver), like the server itself. Any database name is passed through to the server
 (`* =`); database `single` is served by one server connection, so two clients are sure to
 share it (the prepared-statement hazard of transaction pooling, made deterministic).
 """
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.cluster import free_port
-from orders import pgserver
+from orders.dev import pgserver
 
 HOW_TO_GET = (
     "pgbouncer was not found. Install it (`apt-get install pgbouncer`, `brew install pgbouncer`) "

@@ -24,10 +24,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bench.cluster import bench_database
-from orders.db import Q
-from orders.migrate import migrate
-from orders.upcoming.store import SLACK
-from orders.upcoming.upkeep import Pass, upkeep
+from orders.database import Q
+from orders.database.migrate import migrate
+from orders.scheduling.upcoming.store import SLACK
+from orders.scheduling.upcoming.upkeep import Pass, upkeep
 
 HOURS = 24
 USERS = 1000

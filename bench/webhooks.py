@@ -24,7 +24,7 @@ import httpx
 import psycopg
 
 from bench.cluster import bench_database, free_port
-from orders.config import Settings
+from orders.settings import Settings
 from orders.webhooks.delivery import Policy, deliver_due
 
 LOAD = [

@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 
 from bench.cluster import bench_database
 from bench.loads import make_user, spawn, stop, wait_for
-from tasks.orders import execute_order
+from tasks.jobs.orders import execute_order
 
 
 def load_due_orders(conn, count: int, due: datetime) -> None:

@@ -1,3 +1,3 @@
-from orders.cli import main
+from orders.cli.main import main
 
 main()

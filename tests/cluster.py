@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL cluster for the test session, from testing.postgresql.
 
 testing.postgresql spawns initdb and postgres itself; as root both refuse to run, so the
-subclass runs them as the unprivileged server user (see orders.pgserver) and hands the
+subclass runs them as the unprivileged server user (see orders.dev.pgserver) and hands the
 cluster's folders to that user first.
 
 On a loaded machine a shutdown or a boot can take far longer than testing.postgresql's 10 s, and
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import testing.postgresql
 
-from orders import pgserver
+from orders.dev import pgserver
 
 FAST_UNSAFE = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 PATIENCE_SECONDS = 120.0

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 from psycopg import sql
 
-from orders import create_app
-from orders.cli import main
-from orders.config import Settings
-from orders.migrate import migrate
+from orders.cli.main import main
+from orders.database.migrate import migrate
+from orders.settings import Settings
+from orders.web.app import create_app
 from tests.cluster import Cluster, start_cluster
 
 TEMPLATE = "orders_template"

@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from orders.status_log import write_pending
+from orders.operations.status_log import write_pending
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import psycopg
 from aiosmtpd.controller import Controller
 
-from orders.config import Settings
 from orders.mail.outbox import Delivery, Policy, deliver_due
 from orders.mail.transport import transport_for
+from orders.settings import Settings
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bench.cluster import free_port
-from orders.config import Settings
+from orders.settings import Settings
 from orders.webhooks.delivery import Policy, Stats, deliver_due
 from orders.webhooks.signing import HEADER, verify
 from tests.mail import run_on_connection

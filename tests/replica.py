@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.cluster import free_port
-from orders import pgserver
+from orders.dev import pgserver
 
 
 def find_basebackup(bindir: Path) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
-from orders import status_log
+from orders.operations import status_log
 
 
 def main() -> int:

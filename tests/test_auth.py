@@ -135,7 +135,7 @@ def test_unknown_route_and_wrong_method_use_the_error_shape(client):
 
 def test_unexpected_error_is_a_500_without_details(app, client, monkeypatch):
     """A bug gives the one shape with a generic message; the exception text stays in the log."""
-    from orders.auth import service
+    from orders.accounts import service
 
     def boom(*_args, **_kwargs):
         raise RuntimeError("secret internals")

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg.rows import dict_row
 
-from orders.db import Q
-from orders.pages import encode as cursor_of
-from orders.retention import Retention, prune
+from orders.core.pagination import encode as cursor_of
+from orders.database import Q
+from orders.operations.retention import Retention, prune
 from tests.helpers import assert_error, in_, plan_scans
 from tests.test_health_metrics import samples
 from tests.test_providers import make_requests, order_for
@@ -221,7 +221,7 @@ def test_writers_never_wait_for_a_counter_row(client, db, alice, database_url):
 
 
 def test_metrics_require_a_token_in_production(settings):
-    from orders import create_app
+    from orders.web.app import create_app
 
     production = settings.model_copy(
         update={"env": "production", "jwt_secret_key": "x" * 40, "metrics_token": None}

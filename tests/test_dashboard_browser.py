@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from orders import create_app
+from orders.web.app import create_app
 from tests.browser import browser, serve
 from tests.conftest import Account
 from tests.helpers import fail_executions_of, in_

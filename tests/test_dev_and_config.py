@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cluster import free_port
-from orders import create_app
-from orders.cli import main
-from orders.config import DEV_JWT_SECRET, Settings
+from orders.cli.main import main
+from orders.settings import DEV_JWT_SECRET, Settings
+from orders.web.app import create_app
 
 
 def post(url: str, body: dict) -> dict:
@@ -118,7 +118,7 @@ def test_create_app_does_not_connect(monkeypatch):
 
 def test_missing_server_binaries_fail_with_instructions(monkeypatch):
     """No PostgreSQL binaries: a clear message on how to get them, never a skip."""
-    from orders import pgserver
+    from orders.dev import pgserver
 
     monkeypatch.setenv("ORDERS_PG_BINDIR", "/nonexistent")
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg.rows import dict_row
 
-from orders.db import Q
-from tasks.mail import queue_provider_digests
+from orders.database import Q
+from tasks.jobs.mail import queue_provider_digests
 from tests.helpers import in_
 from tests.mail import run_on_connection
 from tests.test_providers import make_requests, order_for
@@ -35,7 +35,7 @@ def test_each_run_of_a_recurring_order_requests_once(
     client, db, alice, acme, workers, app, database_url
 ):
     """max 3 runs -> 3 requests, one per run, even with a duplicate job for the first run."""
-    from tasks.orders import execute_order
+    from tasks.jobs.orders import execute_order
 
     order = order_for(
         client,

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from orders import create_app
+from orders.web.app import create_app
 from tests.browser import serve
 from tests.helpers import SUMMARY, assert_error, in_, slow_executions
 from tests.workers import wait_until

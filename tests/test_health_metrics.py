@@ -11,9 +11,9 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cluster import free_port
-from orders import create_app
-from orders.metrics import BUCKETS
-from tasks.health import WorkerHealth, serve
+from orders.operations.metrics import BUCKETS
+from orders.web.app import create_app
+from tasks.supervision.health import WorkerHealth, serve
 from tests.helpers import assert_error, in_
 from tests.workers import wait_until
 

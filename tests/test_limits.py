@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from orders import create_app
-from orders.config import Settings
+from orders.settings import Settings
+from orders.web.app import create_app
 from tests.conftest import Account
 from tests.helpers import assert_error, in_
 

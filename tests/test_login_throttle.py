@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from orders import create_app
+from orders.web.app import create_app
 from tests.conftest import Account
 from tests.helpers import assert_error
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from orders.db import Q
+from orders.database import Q
 from tests.conftest import Account
 from tests.helpers import in_
 from tests.mail import deliver

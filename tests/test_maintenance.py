@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orders.db import Q
-from orders.retention import Retention, prune
+from orders.database import Q
+from orders.operations.retention import Retention, prune
 from tests.helpers import in_
 
 

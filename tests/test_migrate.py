@@ -10,8 +10,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from orders.migrate import SQL_DIR, Locking, MigrationError, migrate, procrastinate_migrations
-from orders.sqlsplit import split_statements
+from orders.database.migrate import (
+    SQL_DIR,
+    Locking,
+    MigrationError,
+    migrate,
+    procrastinate_migrations,
+)
+from orders.database.sqlsplit import split_statements
 
 
 @pytest.fixture

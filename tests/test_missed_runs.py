@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orders.orders.missed import MissedRules, count_slots, plan_recurring
-from orders.orders.schedule import Recurrence
-from tasks.runs import SKIPPED
+from orders.scheduling.missed import MissedRules, count_slots, plan_recurring
+from orders.scheduling.schedule import Recurrence
+from tasks.executor.runs import SKIPPED
 from tests.helpers import assert_error, in_
 from tests.workers import wait_until
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from orders.cli import main
+from orders.cli.main import main
 from tests.helpers import in_
 
 

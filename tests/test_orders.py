@@ -427,8 +427,8 @@ def test_bad_idempotency_keys_are_422(client, alice, key):
 
 def test_operators_act_on_any_order_under_their_own_name(app, client, db, alice, bob):
     """user_id None is an operator: any customer's order, audited with the operator's actor."""
-    from orders.errors import NotFound
-    from orders.orders import service
+    from orders.core.errors import NotFound
+    from orders.scheduling import service
 
     order = create(client, alice)
     db_ = app.extensions["orders.db"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orders.config import Settings
+from orders.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,7 @@ def test_wsgi_module_exposes_app():
 
 def test_console_script_is_declared():
     """pyproject declares the `orders` console script the README and compose use."""
-    assert 'orders = "orders.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    assert 'orders = "orders.cli.main:main"' in (ROOT / "pyproject.toml").read_text()
 
 
 def test_env_example_documents_every_setting():

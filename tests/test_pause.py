@@ -159,7 +159,7 @@ def test_stuck_recovery_query_leaves_paused_orders_alone(client, db, alice, bob)
     db.execute("DELETE FROM procrastinate_jobs")
     db.execute(PAUSE, ("order", str(paused), "op", None))
     db.execute(PAUSE, ("account", bob.email, "op", None))
-    from orders.db import Q
+    from orders.database import Q
 
     stuck = db.execute(Q["order_list_stuck"], {"overdue_before": in_(0), "limit": 10}).fetchall()
     view = db.execute("SELECT order_id FROM orders_stuck").fetchall()

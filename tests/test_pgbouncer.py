@@ -13,8 +13,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from bench import pgbouncer as pgbouncer_module
-from orders import create_app
-from orders.db import make_pool
+from orders.database import make_pool
+from orders.web.app import create_app
 from tests.conftest import Account
 from tests.helpers import SUMMARY, in_
 from tests.workers import wait_until

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from orders.db import Q
-from tasks import claim
+from orders.database import Q
+from tasks.executor import claim
 from tests.helpers import assert_error, in_, jobs_of, plan_scans
 from tests.workers import wait_until
 

@@ -1,5 +1,6 @@
 """What orders relies on inside Procrastinate, checked against the installed version: it fails
-loudly when an upgrade changes any of it. The batch executor (tasks/runs.py) claims, finishes and
+loudly when an upgrade changes any of it. The batch executor (tasks/executor/runs.py) claims,
+finishes and
 defers execution jobs with Procrastinate's SQL functions and its jobs table directly, and the
 worker's control connection LISTENs on its channel and calls its heartbeat and retry functions.
 
@@ -46,7 +47,7 @@ FUNCTIONS = {
     "procrastinate_notify_queue_job_inserted_v1": (
         "",
         "b7d5e772d5a8bd7146c945b20ff463cf",
-        "tasks/control.py LISTENs on procrastinate_queue_v1#orders",
+        "tasks/supervision/control.py LISTENs on procrastinate_queue_v1#orders",
     ),
 }
 JOB_COLUMNS = {
@@ -102,7 +103,7 @@ def test_the_jobs_table_and_its_queueing_lock_are_as_used(db):
 
 def test_batch_defer_returns_ids_in_the_order_given(db):
     """job_defer_next_runs maps the returned ids to orders by position."""
-    from orders.db import Q
+    from orders.database import Q
 
     user = db.execute(
         "INSERT INTO users (email, password_hash) VALUES ('c@example.com', 'x') RETURNING user_id"
@@ -126,7 +127,8 @@ def test_batch_defer_returns_ids_in_the_order_given(db):
     assert [order_of[i] for i in ids] == order_ids
 
 
-# Procrastinate's Worker methods tasks/pausing.py relies on, with the md5 of their source.
+# Procrastinate's Worker methods tasks/supervision/pausing.py relies on, with the md5 of their
+# source.
 WORKER_METHODS = {
     "_fetch_and_process_jobs": "0eb87951d2d6d475dc75614c910cb9b6",
     "_run_loop": "f097e77f738148faa3f612a85678b9dd",
@@ -134,7 +136,8 @@ WORKER_METHODS = {
 
 
 def test_the_worker_fetches_with_self_queues_each_round():
-    """tasks/pausing.py narrows `self.queues` before each fetch round (paused queues): the
+    """tasks/supervision/pausing.py narrows `self.queues` before each fetch round (paused queues):
+    the
     worker must fetch with `self.queues` inside `_fetch_and_process_jobs`, call that after every
     wake-up from its run loop, and clear `_new_job_event` after a round (we clear it when we
     skip one, else a worker whose queues are all paused would spin)."""
@@ -156,4 +159,5 @@ def test_the_worker_fetches_with_self_queues_each_round():
     assert loop.count("await self._fetch_and_process_jobs()") == 2
     assert "self._new_job_event.wait()" in loop
     assert "self.queues = queues" in inspect.getsource(worker.Worker.__init__)
-    assert hashes == WORKER_METHODS, "Procrastinate's fetch loop changed: re-check tasks/pausing.py"
+    changed = "Procrastinate's fetch loop changed: re-check tasks/supervision/pausing.py"
+    assert hashes == WORKER_METHODS, changed

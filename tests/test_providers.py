@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from orders.cli import main
-from orders.db import Q
+from orders.cli.main import main
+from orders.database import Q
 from tests.helpers import assert_error, in_
 
 OUTBOX = "SELECT kind, recipient, subject, body FROM outbox ORDER BY outbox_id"
@@ -173,7 +173,7 @@ def test_provider_inbox_shows_only_their_requests_paged(client, db, alice, acme,
 
 def test_digest_mode_batches_customer_mail(client, db, app, alice, bob, acme, database_url):
     """ORDERS_CUSTOMER_NOTIFY=digest: answering queues nothing; the batch sends one per customer."""
-    from tasks.mail import queue_customer_notices
+    from tasks.jobs.mail import queue_customer_notices
     from tests.mail import run_on_connection
 
     settings = app.extensions["orders.settings"]

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from bench.cluster import free_port
-from orders import create_app
+from orders.web.app import create_app
 from tests.conftest import Account
 from tests.helpers import assert_error, in_
 from tests.replica import standby

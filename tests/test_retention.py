@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg.rows import dict_row
 
-from orders.config import Settings
-from orders.db import Q
-from orders.retention import Retention, prune
+from orders.database import Q
+from orders.operations.retention import Retention, prune
+from orders.settings import Settings
 from tests.helpers import flush_status_log, in_
 from tests.test_providers import make_requests, order_for
 
@@ -188,7 +188,7 @@ def test_each_run_is_bounded_and_continues_where_it_stopped(client, db, alice):
 
 def test_the_task_prunes_with_the_settings(db, client, alice, database_url, monkeypatch):
     """prune_history's own path (its connection, the settings' retention) deletes old runs."""
-    from tasks import maintenance
+    from tasks.jobs import maintenance
 
     test_settings = Settings(DATABASE_URL=database_url, ORDERS_EXECUTION_RETENTION_DAYS=30)
     monkeypatch.setattr(maintenance, "settings", test_settings)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from orders.orders.schedule import Recurrence
+from orders.scheduling.schedule import Recurrence
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from orders.orders.definition import DefinitionError, Policy, check_definition
-from orders.orders.models import NewOrder
-from orders.orders.schedule import recurrence_of
+from orders.scheduling.definition import DefinitionError, Policy, check_definition
+from orders.scheduling.models import NewOrder
+from orders.scheduling.schedule import recurrence_of
 from tests.helpers import in_
 from tests.test_schedule import CHANGES
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from orders.config import Settings
-from tasks.worker import run_policy
+from orders.settings import Settings
+from tasks.supervision.worker import run_policy
 
 
 def decisions(run_max_attempts: int, tries: int = 8) -> list[bool]:

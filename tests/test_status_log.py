@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from orders.status_log import LOCK_KEY, Writer, write_pending
+from orders.operations.status_log import LOCK_KEY, Writer, write_pending
 from tests.helpers import flush_status_log, in_
 
 

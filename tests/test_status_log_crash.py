@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from orders.status_log import Paging, write_pending
+from orders.operations.status_log import Paging, write_pending
 
 LINES = 5000  # per page
 KILLED_AT = 3  # the page during which the writer dies

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orders.orders.schedule import recurrence_of
-from orders.upcoming.expansion import expand
-from orders.upcoming.store import horizon_end, reach
-from orders.upcoming.upkeep import upkeep
+from orders.scheduling.schedule import recurrence_of
+from orders.scheduling.upcoming.expansion import expand
+from orders.scheduling.upcoming.store import horizon_end, reach
+from orders.scheduling.upcoming.upkeep import upkeep
 from tests.helpers import assert_error, fail_executions_of, in_
 from tests.workers import wait_until
 

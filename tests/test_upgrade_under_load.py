@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from orders.migrate import SQL_DIR, migrate
+from orders.database.migrate import SQL_DIR, migrate
 from tests.browser import serve
 from tests.helpers import in_
 from tests.workers import wait_until

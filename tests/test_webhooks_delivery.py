@@ -256,7 +256,7 @@ def test_settled_events_are_pruned_after_retention(
     client, db, alice, receiver, settings, database_url
 ):
     """Old events whose deliveries are settled go (with their attempts); unsettled ones stay."""
-    from tasks.webhooks import prune_events
+    from tasks.jobs.webhooks import prune_events
 
     subscribe(client, alice, receiver)
     cancel_orders(client, db, alice, 3)

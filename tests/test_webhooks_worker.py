@@ -99,9 +99,7 @@ def test_a_flapping_receiver_loses_nothing_with_workers(
     ok = {h.event["order_id"] for h in receiver.hits[6:]}
     assert ok == set(ids)
     assert set(receiver.keys[:6]) <= set(receiver.keys[6:])
-    circuit = db.execute(
-        "SELECT state::text, opens, half_opens, closes FROM circuits"
-    ).fetchone()
+    circuit = db.execute("SELECT state::text, opens, half_opens, closes FROM circuits").fetchone()
     # Each time it opened from closed it closed again (a probe's success, or a delivery already
     # in flight succeeding); a failed probe re-opens it without a close, so the opens exceed the
     # closes by at most the probes sent.

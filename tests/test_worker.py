@@ -99,7 +99,7 @@ def test_recurring_order_runs_max_executions_times_without_drift(
 
 def test_duplicate_and_stale_jobs_do_nothing(client, db, alice, workers, database_url, app):
     """A second job for the same order (at-least-once delivery) executes nothing."""
-    from tasks.orders import execute_order
+    from tasks.jobs.orders import execute_order
 
     order = create(client, alice, schedule_time=in_(1))
     with app.extensions["orders.db"].transaction() as conn:

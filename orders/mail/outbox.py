@@ -8,7 +8,7 @@ and is sent again (at most one message per dead sender). The Message-ID is deriv
 outbox_id, so such a duplicate is recognisable. The alternative, marking sent before sending,
 would lose mail instead; a lost notice is worse than a repeated one.
 
-The SMTP server has a circuit breaker (orders/circuits.py) shared by every sender: once it
+The SMTP server has a circuit breaker (orders/webhooks/circuits.py) shared by every sender: once it
 failed ORDERS_CIRCUIT_FAILURE_THRESHOLD runs in a row, runs attempt nothing (mail keeps its
 attempts) until the cool-down ends; then one run's first message is the probe.
 """
@@ -24,10 +24,10 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from orders import circuits
-from orders.config import Settings
-from orders.db import Q
+from orders.database import Q
 from orders.mail.transport import Transport, TransportUnavailable, build_message, is_permanent
+from orders.settings import Settings
+from orders.webhooks import circuits
 
 log = logging.getLogger(__name__)
 PROBE_LEASE_SECONDS = 120.0  # a probe run that dies: another may probe after this

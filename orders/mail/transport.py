@@ -15,7 +15,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
-from orders.config import Settings
+from orders.settings import Settings
 
 # Refusals of one message: the connection is fine and the next message may well go through.
 REFUSALS = (

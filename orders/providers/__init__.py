@@ -1,1 +1,1 @@
-"""Providers: who fulfils orders, the requests each run makes of them, and their answers."""
+"""Providers: who fulfils orders, the requests each run makes of them, their answers and digests."""

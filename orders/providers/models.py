@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from orders.auth.models import Email, Password
+from orders.accounts.models import Email, Password
 
 RequestStatus = Literal["pending", "fulfilled", "declined"]
 ANSWERS: dict[str, RequestStatus] = {"fulfil": "fulfilled", "decline": "declined"}

@@ -13,10 +13,10 @@ import psycopg
 from psycopg.errors import UniqueViolation
 from werkzeug.security import generate_password_hash
 
-from orders import pages
-from orders.db import Database, Q
-from orders.errors import ApiError, Conflict, NotFound
-from orders.pages import PageQuery
+from orders.core import pagination as pages
+from orders.core.errors import ApiError, Conflict, NotFound
+from orders.core.pagination import PageQuery
+from orders.database import Database, Q
 from orders.providers.models import (
     ANSWERS,
     Answer,
@@ -31,7 +31,7 @@ from orders.providers.models import (
     Provider,
     ProviderList,
 )
-from tasks.mail import send_outbox
+from tasks.jobs.mail import send_outbox
 
 
 def check_provider(conn, provider_id: int | None) -> None:

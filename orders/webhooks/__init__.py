@@ -1,1 +1,1 @@
-"""Webhooks: customers' endpoints, signed deliveries of order events, and their record."""
+"""Webhooks: customers' endpoints, signed deliveries of order events, their record, and circuits."""

@@ -19,8 +19,8 @@ from datetime import datetime
 import httpx
 from psycopg.rows import dict_row
 
-from orders import circuits
-from orders.db import Q
+from orders.database import Q
+from orders.webhooks import circuits
 from orders.webhooks.posting import Outcome, Policy, post, utc_now
 
 __all__ = ["Policy", "Stats", "deliver_due"]

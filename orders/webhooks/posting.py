@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from orders import circuits
-from orders.config import Settings
+from orders.settings import Settings
+from orders.webhooks import circuits
 from orders.webhooks.safety import GuardedTransport
 from orders.webhooks.signing import HEADER, signature_header
 

@@ -8,8 +8,8 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orders.db import Database, Q
-from orders.errors import ApiError, Conflict, NotFound
+from orders.core.errors import ApiError, Conflict, NotFound
+from orders.database import Database, Q
 from orders.webhooks.models import (
     Attempt,
     Delivery,

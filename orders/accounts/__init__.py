@@ -1,0 +1,1 @@
+"""Accounts: sign-up, passwords, sessions and tokens, login throttling, limits and tiers."""

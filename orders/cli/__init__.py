@@ -1,0 +1,1 @@
+"""The `orders` command: one module per command group, one entry point (main)."""

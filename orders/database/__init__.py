@@ -1,0 +1,6 @@
+"""The database: connection pool, named queries (every package's *.sql files), migrations."""
+
+from orders.database.pool import Database, Keepalives, Timeouts, begin, make_pool
+from orders.database.queries import Q, load_queries
+
+__all__ = ["Database", "Keepalives", "Q", "Timeouts", "begin", "load_queries", "make_pool"]

@@ -1,0 +1,1 @@
+"""Developer tooling: the embedded PostgreSQL, `orders dev` and its record."""

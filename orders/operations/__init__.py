@@ -1,0 +1,1 @@
+"""Running the service: status log, retention, rollups, metrics, health, operator use cases."""

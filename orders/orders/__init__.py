@@ -1,1 +1,0 @@
-"""Orders: the customer-facing core (models, schedule, service, routes)."""

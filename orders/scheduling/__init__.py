@@ -1,0 +1,2 @@
+"""Scheduling: orders (definition, schedule, service, batches, jobs), pauses, upcoming runs,
+missed-run policy."""

@@ -1,0 +1,1 @@
+"""The HTTP layer: the Flask app factory, one blueprint per resource, OpenAPI, static files."""

@@ -1,0 +1,1 @@
+"""The batch executor: claims due order runs and executes them set-based."""

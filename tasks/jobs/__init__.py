@@ -1,0 +1,1 @@
+"""The Procrastinate app and its tasks (maintenance, mail, webhooks, upcoming, execute_order)."""

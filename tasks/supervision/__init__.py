@@ -1,0 +1,1 @@
+"""The worker process: Procrastinate's worker with our control loop, health and shutdown."""
