@@ -15,7 +15,7 @@ from orders.cli.pauses import COMMANDS as PAUSES
 from orders.cli.tiers import COMMANDS as TIERS
 from orders.settings import Settings
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 def _or_exit(check):

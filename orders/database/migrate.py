@@ -33,7 +33,7 @@ from orders.database.sqlsplit import index_built_by, not_idempotent, split_state
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 PROCRASTINATE_DIR = Path(SchemaManager.get_migrations_path())
 LOCK_KEY = 0x0_0DE5_0001  # arbitrary, constant: "orders migrate"
 CONCURRENT = ".concurrent.sql"

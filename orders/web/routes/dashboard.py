@@ -4,6 +4,7 @@ both for admin accounts only. Actions are audited as `admin:<user id>`."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from flask import Blueprint, request, send_from_directory
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +19,8 @@ from orders.web.http import current_user_id, get_db, get_read_db, get_settings, 
 from orders.web.openapi import documented
 from orders.web.roles import role_required
 
-bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", static_folder="static")
+STATIC = Path(__file__).resolve().parent.parent / "static"  # orders/web/static
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", static_folder=STATIC)
 
 # The page runs only our own script and style: no inline code, nothing from another origin.
 CSP = (
