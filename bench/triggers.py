@@ -2,7 +2,7 @@
 statements shaped like the product's, against the same statements with the triggers disabled,
 in one run (docs/operators.md, "Triggers").
 
-    .venv/bin/python -m bench.triggers            # 7 repetitions
+    .venv/bin/python -m bench.triggers            # 5 repetitions (about 70 s)
     .venv/bin/python -m bench.triggers --quick    # 3 repetitions
     .venv/bin/python -m bench.triggers --trace    # the firing order of one UPDATE of an order
 
@@ -461,7 +461,7 @@ def check_coverage(tables: dict, enabled: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="3 repetitions")
     parser.add_argument("--trace", action="store_true", help="the firing order of one UPDATE")
     args = parser.parse_args()
