@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from flask import g
 from psycopg.errors import UniqueViolation
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -71,23 +70,22 @@ def verify_password(
 def token_user(
     db: Database, jwt_payload: dict, limits: AccountLimits = NO_LIMITS
 ) -> tuple[User | None, bool]:
-    """(the token's user or None if deleted, whether its session has ended), cached per
-    request; counts the request against the account's rate limit (429 past it)."""
-    if "token_user" not in g:
-        now = datetime.now(UTC)
-        params = {
-            "user_id": _int_or_none(jwt_payload.get("sub")),
-            "session_id": _uuid_or_none(jwt_payload.get("sid")),
-            "now": now,
-            "window": limits.rate_window,
-        }
-        query = "token_user_get_counted" if limits.rate_limit else "token_user_get"
-        with db.read() as conn:
-            row = conn.execute(Q[query], params).fetchone()
-        g.token_user = (None, False) if row is None else (User(**row), row["revoked"])
-        if row is not None:
-            check_rate(row, limits, now)
-    return g.token_user
+    """(the token's user or None if deleted, whether its session has ended); counts the
+    request against the account's rate limit (429 past it)."""
+    now = datetime.now(UTC)
+    params = {
+        "user_id": _int_or_none(jwt_payload.get("sub")),
+        "session_id": _uuid_or_none(jwt_payload.get("sid")),
+        "now": now,
+        "window": limits.rate_window,
+    }
+    query = "token_user_get_counted" if limits.rate_limit else "token_user_get"
+    with db.read() as conn:
+        row = conn.execute(Q[query], params).fetchone()
+    if row is None:
+        return None, False
+    check_rate(row, limits, now)
+    return User(**row), row["revoked"]
 
 
 def _int_or_none(value) -> int | None:

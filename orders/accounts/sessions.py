@@ -13,15 +13,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from flask_jwt_extended import create_access_token, create_refresh_token
 
 from orders.accounts.models import Tokens, User
 from orders.core.errors import ApiError
 from orders.database import Database, Q
 from orders.settings import Settings
+
+# (identity, claims, lifetime or None for the signer's own, is it a refresh token) -> a JWT;
+# the web layer signs (orders/web/tokens.py), so this module knows no framework.
+Signer = Callable[[str, dict, timedelta | None, bool], str]
 
 
 @dataclass(frozen=True)
@@ -29,13 +32,15 @@ class Policy:
     access: timedelta
     refresh: timedelta
     grace: timedelta
+    sign: Signer
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Policy:
+    def from_settings(cls, settings: Settings, sign: Signer) -> Policy:
         return cls(
             access=timedelta(minutes=settings.access_token_minutes),
             refresh=timedelta(days=settings.refresh_token_days),
             grace=timedelta(seconds=settings.refresh_grace_seconds),
+            sign=sign,
         )
 
 
@@ -111,9 +116,7 @@ def _tokens(user: User, session_id, refresh_jti, refresh_expires_at, policy: Pol
     identity, claims = str(user.user_id), {"role": user.role, "sid": str(session_id)}
     refresh_claims = claims | {"jti": str(refresh_jti), "exp": refresh_expires_at}
     return Tokens(
-        access_token=create_access_token(
-            identity, additional_claims=claims, expires_delta=policy.access
-        ),
-        refresh_token=create_refresh_token(identity, additional_claims=refresh_claims),
+        access_token=policy.sign(identity, claims, policy.access, False),
+        refresh_token=policy.sign(identity, refresh_claims, None, True),
         expires_in=int(policy.access.total_seconds()),
     )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import click
 
-from orders.cli.operator import services, table
+from orders.cli.common import services, table
 
 STATUSES = click.Choice(["pending", "delivering", "delivered", "failed", "cancelled"])
 

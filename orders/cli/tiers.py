@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from orders.cli.operator import actor, services, table
+from orders.cli.common import actor, services, table
 
 
 @click.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from orders.database import Database, Q
+from orders.database import Database, Q, queue
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,6 @@ class Queued:
 
 
 def queue_due_mail(db: Database, now: datetime, actor: str) -> Queued:
-    from tasks.jobs.mail import send_outbox  # the task's module reads worker settings at import
-
     with db.transaction(actor=actor) as conn:
         after_id = conn.execute(Q["outbox_last_id"]).fetchone()["outbox_id"]
         digests = conn.execute(Q["provider_digest_queue"], {"now": now}).fetchone()
@@ -33,7 +31,7 @@ def queue_due_mail(db: Database, now: datetime, actor: str) -> Queued:
             Q["customer_notice_queue"], {"request_ids": None, "now": now}
         ).fetchone()
         if digests["mails"] or notices["mails"]:
-            send_outbox.configure(connection=conn).defer()
+            queue.job(queue.SEND_OUTBOX, queue.MAIL_QUEUE, conn).defer()
     requests = digests["requests"] + notices["requests"]
     return Queued(after_id, digests["mails"], notices["mails"], requests)
 

@@ -16,7 +16,7 @@ from werkzeug.security import generate_password_hash
 from orders.core import pagination as pages
 from orders.core.errors import ApiError, Conflict, NotFound
 from orders.core.pagination import PageQuery
-from orders.database import Database, Q
+from orders.database import Database, Q, queue
 from orders.providers.models import (
     ANSWERS,
     Answer,
@@ -31,7 +31,6 @@ from orders.providers.models import (
     Provider,
     ProviderList,
 )
-from tasks.jobs.mail import send_outbox
 
 
 def check_provider(conn, provider_id: int | None) -> None:
@@ -114,7 +113,7 @@ def queue_customer_notices(conn, request_ids: list[int] | None, now: datetime) -
         Q["customer_notice_queue"], {"request_ids": request_ids, "now": now}
     ).fetchone()
     if row["mails"]:
-        send_outbox.configure(connection=conn).defer()
+        queue.job(queue.SEND_OUTBOX, queue.MAIL_QUEUE, conn).defer()
     return row["mails"]
 
 

@@ -7,16 +7,16 @@ from datetime import datetime
 from procrastinate.jobs import JobDeferrer
 
 from orders.core.errors import Busy
-from orders.database import Q
-from tasks.jobs.app import app
-from tasks.jobs.orders import execute_order
+from orders.database import Q, queue
 
 
 def execution(order_id: int, user_id: int, level: int, run_at: datetime, conn=None) -> JobDeferrer:
     """The job of an order's run: one waits per order (queueing lock), at its run level, and
     names its account (the fair claim shares batches between accounts: tasks/executor/claim.py)."""
-    return execute_order.configure(
-        connection=conn,
+    return queue.job(
+        queue.EXECUTE_ORDER,
+        queue.ORDERS_QUEUE,
+        conn,
         schedule_at=run_at,
         queueing_lock=f"order:{order_id}",
         priority=level,
@@ -44,13 +44,12 @@ def defer_executions(conn, user_id: int, runs: list[tuple[int, str, datetime]]) 
         execution(order_id, user_id, level, run_at).job
         for (order_id, _, run_at), level in zip(runs, levels, strict=True)
     ]
-    deferred = app.job_manager.batch_defer_jobs(jobs=batch, connection=conn)
-    return [job.id for job in deferred]
+    return queue.defer_many(conn, batch)
 
 
 def cancel_pending(conn, job_id: int | None) -> None:
     """Cancel the order's waiting job; a job that is running right now is a 409."""
-    if job_id is None or app.job_manager.cancel_job_by_id(job_id, connection=conn):
+    if job_id is None or queue.cancel(conn, job_id):
         return
     job = conn.execute(Q["job_get_status"], {"job_id": job_id}).fetchone()
     if job is not None and job["status"] == "doing":  # finished jobs are deleted: None

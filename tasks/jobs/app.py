@@ -17,10 +17,10 @@ import procrastinate
 from psycopg_pool import AsyncConnectionPool
 
 from orders.database import Q
+from orders.database.queue import MAIL_QUEUE
 from orders.settings import Settings
 
-ORDERS_QUEUE = "orders"  # execute_order jobs: run by the batch executor
-QUEUES = ["maintenance", "mail", "webhooks"]  # run by Procrastinate's worker
+QUEUES = ["maintenance", MAIL_QUEUE, "webhooks"]  # run by Procrastinate's worker
 SIDE_CONNECTIONS = 3  # fetch, periodic deferrer, abort polling
 POOL_TIMEOUT_SECONDS = 10.0
 _pool_size = {"min_size": 1, "max_size": 4 + SIDE_CONNECTIONS}

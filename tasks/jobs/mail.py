@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from psycopg.rows import dict_row
 
 from orders.database import Q
+from orders.database.queue import MAIL_QUEUE, SEND_OUTBOX
 from orders.mail.outbox import Policy, deliver_due
 from orders.mail.transport import transport_for
 from orders.settings import Settings
@@ -26,7 +27,7 @@ settings = Settings()
 
 
 @app.periodic(cron=settings.outbox_cron)
-@app.task(queue="mail", name="send_outbox")
+@app.task(queue=MAIL_QUEUE, name=SEND_OUTBOX)
 async def send_outbox(timestamp: int | None = None) -> int:
     """Deliver due mail: deferred by each transaction that queues mail, and periodically for
     retries (failed attempts wait with exponential backoff)."""

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from procrastinate import JobContext
 
-from tasks.jobs.app import ORDERS_QUEUE, app
+from orders.database.queue import EXECUTE_ORDER, ORDERS_QUEUE
+from tasks.jobs.app import app
 
 
 class ExecutedByTheBatchExecutor(RuntimeError):
     pass
 
 
-@app.task(name="execute_order", queue=ORDERS_QUEUE, pass_context=True)
+@app.task(name=EXECUTE_ORDER, queue=ORDERS_QUEUE, pass_context=True)
 async def execute_order(context: JobContext, order_id: int, user_id: int | None = None) -> None:
     """Reached only if a plain Procrastinate worker is pointed at the orders queue."""
     raise ExecutedByTheBatchExecutor(

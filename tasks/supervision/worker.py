@@ -20,11 +20,12 @@ import traceback
 from procrastinate import exceptions, worker
 
 from orders.database import Q
+from orders.database.queue import ORDERS_QUEUE
 from orders.operations.status_log import Paging, Writer
 from orders.settings import Settings
 from tasks.executor.loop import Executor
 from tasks.executor.runs import TRANSIENT, Policy
-from tasks.jobs.app import ORDERS_QUEUE, QUEUES, app, size_pool
+from tasks.jobs.app import QUEUES, app, size_pool
 from tasks.supervision.control import Control, Timing
 from tasks.supervision.health import WorkerHealth, metrics_middleware, serve
 from tasks.supervision.pausing import PausableQueues

@@ -3,7 +3,7 @@ working."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 from flask_jwt_extended import JWTManager, current_user, get_jwt, jwt_required
 
 from orders.accounts import account, service, sessions
@@ -19,6 +19,7 @@ from orders.accounts.models import (
     User,
 )
 from orders.accounts.throttle import Limits
+from orders.web import tokens as signing
 from orders.web.http import get_db, get_settings, parse_body
 from orders.web.openapi import documented
 
@@ -48,7 +49,7 @@ def signup():
     auth=False,
 )
 def login():
-    policy = sessions.Policy.from_settings(get_settings())
+    policy = sessions.Policy.from_settings(get_settings(), signing.sign)
     creds = parse_body(LoginCredentials)
     return service.login(get_db(), _throttle(), policy, creds, _address()).model_dump(mode="json")
 
@@ -57,7 +58,7 @@ def login():
 @jwt_required(refresh=True)
 @documented("Rotate the refresh token: new access and refresh tokens", response=Tokens)
 def refresh():
-    policy = sessions.Policy.from_settings(get_settings())
+    policy = sessions.Policy.from_settings(get_settings(), signing.sign)
     tokens = sessions.refresh(get_db(), current_user, get_jwt(), policy)
     return tokens.model_dump(mode="json")
 
@@ -120,9 +121,11 @@ def export_me():
 
 
 def register_jwt_callbacks(jwt: JWTManager) -> None:
-    def lookup(payload: dict):
-        limits = AccountLimits.from_settings(get_settings())
-        return service.token_user(get_db(), payload, limits)
+    def lookup(payload: dict):  # both callbacks ask: look the token up once per request
+        if "token_user" not in g:
+            limits = AccountLimits.from_settings(get_settings())
+            g.token_user = service.token_user(get_db(), payload, limits)
+        return g.token_user
 
     jwt.user_lookup_loader(lambda _header, payload: lookup(payload)[0])
     jwt.token_in_blocklist_loader(lambda _header, payload: lookup(payload)[1])

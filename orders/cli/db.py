@@ -1,0 +1,52 @@
+"""`orders db`: migrate the schema, print the URL, open psql."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from orders.cli.common import or_exit
+from orders.settings import Settings
+
+
+@click.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Apply Procrastinate's schema and every pending sql/NNNN_*.sql migration (each waits at
+    most ORDERS_MIGRATION_LOCK_TIMEOUT_SECONDS for a lock, then retries)."""
+    from orders.database.migrate import Locking, migrate
+
+    settings = Settings()
+    locking = Locking(
+        lock_timeout=settings.migration_lock_timeout_seconds,
+        index_lock_timeout=settings.migration_index_lock_timeout_seconds,
+        attempts=settings.migration_attempts,
+    )
+    url = or_exit(settings.require_database_url)
+    applied = or_exit(lambda: migrate(url, locking=locking))
+    click.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+@db.command("url")
+def db_url() -> None:
+    """Print the database URL the commands use (DATABASE_URL, or the running `orders dev`'s)."""
+    click.echo(or_exit(Settings().require_database_url))
+
+
+@db.command("psql", context_settings={"ignore_unknown_options": True})
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+def db_psql(psql_args: tuple[str, ...]) -> None:
+    """Open psql on that database; arguments go to psql (e.g. -c 'SELECT ...')."""
+    from orders.dev.pgserver import find_psql
+
+    url = or_exit(Settings().require_database_url)
+    psql = or_exit(find_psql)
+    os.execv(psql, [psql, url, *psql_args])  # noqa: S606 - replace this process: psql owns the tty
+
+
+COMMANDS = [db]
