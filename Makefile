@@ -10,7 +10,7 @@ $(BIN)/orders: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install dev test lint bench
+.PHONY: install dev test lint bench schema
 install: $(BIN)/orders
 
 dev: install
@@ -21,3 +21,7 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# sql/schema.sql: the schema a database migrated from scratch has (a throwaway PostgreSQL 15)
+schema: install
+	$(BIN)/python -m orders.database.snapshot

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import shutil
 import threading
 import time
@@ -11,10 +13,13 @@ import pytest
 from psycopg import sql
 
 from orders.database.migrate import (
+    RENAMED,
     SQL_DIR,
     Locking,
     MigrationError,
     migrate,
+    our_migrations,
+    pending_migrations,
     procrastinate_migrations,
 )
 from orders.database.sqlsplit import split_statements
@@ -99,6 +104,51 @@ def test_concurrent_migrations_are_serialised(empty_url):
 
     assert errors == []
     assert sorted(len(r) > 0 for r in results) == [False, False, False, True]
+
+
+def test_migration_numbers_are_unique_and_increasing():
+    """The number alone says the order in which the files run."""
+    numbers = [int(m.version[:4]) for m in our_migrations()]
+
+    assert all(a < b for a, b in itertools.pairwise(numbers)), numbers
+
+
+def test_renamed_files_exist_under_their_new_name_only():
+    for old, new in RENAMED.items():
+        assert (SQL_DIR / new).exists() and not (SQL_DIR / old).exists(), (old, new)
+
+
+def as_before_the_rename(conn: psycopg.Connection) -> None:
+    """The ledger as a database migrated by the release before the rename has it."""
+    for old, new in RENAMED.items():
+        conn.execute("UPDATE schema_migrations SET version = %s WHERE version = %s", (old, new))
+
+
+def test_a_migration_applied_under_its_old_name_is_not_applied_again(database_url):
+    """Nothing is pending before or after the next run; the ledger then holds both names (the
+    previous release, serving during the upgrade, still finds its own) with one checksum."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        as_before_the_rename(conn)
+        assert pending_migrations(conn) == []
+
+        assert migrate(database_url) == []
+        assert pending_migrations(conn) == []
+        rows = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+    for old, new in RENAMED.items():
+        assert rows[new] == rows[old] == hashlib.sha256((SQL_DIR / new).read_bytes()).hexdigest()
+
+
+def test_a_renamed_migration_edited_since_it_was_applied_is_refused(database_url):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        as_before_the_rename(conn)
+        conn.execute(
+            "UPDATE schema_migrations SET checksum = 'edited' WHERE version = ANY(%s)",
+            (list(RENAMED),),
+        )
+        assert sorted(pending_migrations(conn)) == sorted(RENAMED.values())
+
+    with pytest.raises(MigrationError, match="already applied but the file has changed"):
+        migrate(database_url)
 
 
 def test_tables_are_commented_for_operators(db):

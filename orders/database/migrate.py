@@ -39,6 +39,9 @@ LOCK_KEY = 0x0_0DE5_0001  # arbitrary, constant: "orders migrate"
 CONCURRENT = ".concurrent.sql"
 LOCK_POLL_SECONDS = 0.2
 RETRYABLE = (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected)
+# Files renamed after release, {old name: new name}. The text stays as it was, so the checksum
+# recorded under the old name still vouches for the file under the new one.
+RENAMED = {"0063_upcoming_runs_index.concurrent.sql": "0069_upcoming_runs_index.concurrent.sql"}
 
 
 class MigrationError(RuntimeError):
@@ -97,6 +100,7 @@ def migrate(url: str, directory: Path = SQL_DIR, locking: Locking | None = None)
         _wait_for_lock(conn)
         try:
             conn.execute(Q["schema_migrations_create"])
+            _record_renames(conn)
             applied = dict(conn.execute(Q["schema_migrations_list"]).fetchall())
             done = _apply_procrastinate(conn, applied, locking)
             for migration in our_migrations(directory):
@@ -121,9 +125,25 @@ def pending_migrations(conn: psycopg.Connection) -> list[str]:
         cur.execute(Q["schema_migrations_exists"])
         if not cur.fetchone()[0]:
             return ["schema_migrations"]
-        applied = dict(cur.execute(Q["schema_migrations_list"]).fetchall())
+        applied = _renamed(dict(cur.execute(Q["schema_migrations_list"]).fetchall()))
     shipped = procrastinate_migrations() + our_migrations()
     return [m.version for m in shipped if applied.get(m.version) != m.checksum]
+
+
+def _record_renames(conn: psycopg.Connection) -> None:
+    """Record each renamed file applied under its old name under its new one too. The old row
+    stays: the previous release, still serving during an upgrade, looks for it (its /readyz)."""
+    with conn.transaction():
+        for old, new in RENAMED.items():
+            conn.execute(Q["schema_migration_rename"], {"old": old, "new": new})
+
+
+def _renamed(applied: dict[str, str]) -> dict[str, str]:
+    """`applied` as _record_renames will leave it: /readyz may run before `orders db migrate`."""
+    for old, new in RENAMED.items():
+        if old in applied:
+            applied.setdefault(new, applied[old])
+    return applied
 
 
 def _needs(migration: Migration, applied: dict[str, str]) -> bool:

@@ -16,6 +16,12 @@ SELECT version, checksum FROM schema_migrations;
 -- Record one applied migration.
 INSERT INTO schema_migrations (version, checksum) VALUES (%(version)s, %(checksum)s);
 
+-- name: schema_migration_rename
+-- A file renamed after it was applied: record it under its new name too, as applied then.
+INSERT INTO schema_migrations (version, checksum, applied_at)
+SELECT %(new)s, checksum, applied_at FROM schema_migrations WHERE version = %(old)s
+ON CONFLICT (version) DO NOTHING;
+
 -- name: migration_try_lock
 -- Serialise concurrent `orders db migrate` runs (released explicitly or with the session);
 -- false at once when another run holds it (the caller polls, holding no snapshot meanwhile).
