@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +10,6 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orders.database import Database, Keepalives, Timeouts, make_pool
-from orders.scheduling.missed import MissedRules
 
 # Only ever accepted in dev/test mode; production refuses to start with it.
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
@@ -215,10 +213,6 @@ class Settings(BaseSettings):
             lock=self.run_lock_timeout_seconds,
             idle_in_transaction=self.run_idle_timeout_seconds,
         )
-
-    def missed_rules(self) -> MissedRules:
-        """What late runs do (orders/scheduling/missed.py)."""
-        return MissedRules(timedelta(seconds=self.missed_run_grace_seconds), self.missed_runs_max)
 
     def maintenance_timeouts(self) -> Timeouts:
         """Bounds for Procrastinate's own work and the mail and maintenance tasks; a frozen

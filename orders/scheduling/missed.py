@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from orders.scheduling.schedule import Recurrence
+from orders.settings import Settings
 
 COUNT_CAP = 10_000  # counting skipped slots stops here (a 1-second order down for a day)
 
@@ -24,6 +25,10 @@ COUNT_CAP = 10_000  # counting skipped slots stops here (a 1-second order down f
 class MissedRules:
     grace: timedelta = timedelta(seconds=60)
     max_catch_up: int = 100
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MissedRules:
+        return cls(timedelta(seconds=settings.missed_run_grace_seconds), settings.missed_runs_max)
 
 
 @dataclass(frozen=True)

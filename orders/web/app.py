@@ -16,7 +16,7 @@ from orders.web.errors import register_error_handlers, register_jwt_errors
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the API. Nothing connects here: the pool opens its connections in the background."""
     settings = settings or Settings()
-    app = Flask(__name__)
+    app = Flask("orders")  # the name operators see in logs; resources live in blueprints
     app.config.update(
         JWT_SECRET_KEY=settings.require_jwt_secret(),
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.access_token_minutes),

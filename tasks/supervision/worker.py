@@ -22,6 +22,7 @@ from procrastinate import exceptions, worker
 from orders.database import Q
 from orders.database.queue import ORDERS_QUEUE
 from orders.operations.status_log import Paging, Writer
+from orders.scheduling.missed import MissedRules
 from orders.settings import Settings
 from tasks.executor.loop import Executor
 from tasks.executor.runs import TRANSIENT, Policy
@@ -207,7 +208,7 @@ def run_policy(settings: Settings, name: str | None) -> Policy:
         transient_delay=settings.run_transient_retry_seconds,
         levels=PRIORITY_LEVELS,
         timeouts=settings.run_timeouts(),
-        missed=settings.missed_rules(),
+        missed=MissedRules.from_settings(settings),
         fair=settings.fair_share,
     )
 
