@@ -428,13 +428,13 @@ def test_bad_idempotency_keys_are_422(client, alice, key):
 def test_operators_act_on_any_order_under_their_own_name(app, client, db, alice, bob):
     """user_id None is an operator: any customer's order, audited with the operator's actor."""
     from orders.core.errors import NotFound
-    from orders.scheduling import service
+    from orders.scheduling import changes
 
     order = create(client, alice)
     db_ = app.extensions["orders.db"]
     with pytest.raises(NotFound):
-        service.cancel_order(db_, bob.user_id, order["order_id"])
-    cancelled = service.cancel_order(db_, None, order["order_id"], actor="operator:ops")
+        changes.cancel_order(db_, bob.user_id, order["order_id"])
+    cancelled = changes.cancel_order(db_, None, order["order_id"], actor="operator:ops")
     events = db.execute(
         "SELECT to_status, actor FROM order_events WHERE order_id = %s ORDER BY event_id",
         (order["order_id"],),

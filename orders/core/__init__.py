@@ -1,1 +1,1 @@
-"""Framework-free building blocks every layer may use: errors, clock, pagination."""
+"""Framework-free building blocks every layer may use: errors, the clock, pagination."""

@@ -28,6 +28,7 @@ from orders.operations.models import (
     TableSize,
 )
 from orders.operations.retention import Retention, prune
+from orders.scheduling import changes
 from orders.scheduling import service as orders
 from orders.scheduling.models import Order
 
@@ -172,11 +173,11 @@ def table_sizes(db: Database) -> list[TableSize]:
 
 
 def retry(db: Database, order_id: int, actor: str) -> Order:
-    return orders.retry_order(db, None, order_id, actor=actor)
+    return changes.retry_order(db, None, order_id, actor=actor)
 
 
 def cancel(db: Database, order_id: int, actor: str) -> Order:
-    return orders.cancel_order(db, None, order_id, actor=actor)
+    return changes.cancel_order(db, None, order_id, actor=actor)
 
 
 def list_orders(db: Database, filters: dict) -> list[dict]:

@@ -14,12 +14,13 @@ from psycopg.types.json import Jsonb
 
 from orders.accounts.limits import NO_LIMITS, AccountLimits, ensure_order_quota
 from orders.core import pagination as pages
-from orders.core.errors import ApiError, Busy, Conflict, NotFound
+from orders.core.clock import utc_now
+from orders.core.errors import ApiError, Busy, NotFound
 from orders.core.pagination import PageQuery
 from orders.database import Database, Q
 from orders.providers.service import check_provider
 from orders.scheduling import jobs
-from orders.scheduling.definition import SCHEDULE_FIELDS, DefinitionError, check_definition
+from orders.scheduling.definition import DefinitionError, check_definition
 from orders.scheduling.models import NewOrder, Order, OrderFilters, OrderHistory, OrderPage
 from orders.scheduling.upcoming import store as upcoming
 
@@ -83,13 +84,9 @@ def _create(
                 "request_hash": request_hash if key else None,
             },
         )
-        order = _load(conn, user_id, order_id)
-        upcoming.rewrite(conn, [order.model_dump()], _now(), limits.upcoming_hours, new=True)
+        order = load_order(conn, user_id, order_id)
+        upcoming.rewrite(conn, [order.model_dump()], utc_now(), limits.upcoming_hours, new=True)
     return order, True
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _replay(conn, user_id: int, key: str, request_hash: str) -> Order | None:
@@ -104,10 +101,10 @@ def _replay(conn, user_id: int, key: str, request_hash: str) -> Order | None:
             "idempotency_key_reused",
             "this Idempotency-Key was already used with a different request body",
         )
-    return _load(conn, user_id, row["order_id"])
+    return load_order(conn, user_id, row["order_id"])
 
 
-def _load(conn, user_id: int | None, order_id: int, lock: bool = False) -> Order:
+def load_order(conn, user_id: int | None, order_id: int, lock: bool = False) -> Order:
     """The order, if it is `user_id`'s (None: an operator, who may act on any order)."""
     try:
         row = conn.execute(
@@ -123,7 +120,7 @@ def _load(conn, user_id: int | None, order_id: int, lock: bool = False) -> Order
 
 def get_order(db: Database, user_id: int | None, order_id: int) -> Order:
     with db.read() as conn:
-        return _load(conn, user_id, order_id)
+        return load_order(conn, user_id, order_id)
 
 
 def list_orders(db: Database, user_id: int, filters: OrderFilters) -> OrderPage:
@@ -169,123 +166,10 @@ def order_history(
         after = pages.decode(page.cursor, {"after_at": datetime, "after_id": int})
     params = {"order_id": order_id, "limit": page.limit + 1} | after
     with db.read() as conn:
-        _load(conn, user_id, order_id)
+        load_order(conn, user_id, order_id)
         events = conn.execute(Q["order_events_page"], params).fetchall()
     more, events = len(events) > page.limit, events[: page.limit]
     cursor = None
     if more:
         cursor = pages.encode(after_at=events[-1]["occurred_at"], after_id=events[-1]["event_id"])
     return OrderHistory(order_id=order_id, events=events, next_cursor=cursor)
-
-
-def update_order(
-    db: Database,
-    user_id: int,
-    order_id: int,
-    changes: dict[str, Any],
-    replace: bool,
-    limits: AccountLimits = NO_LIMITS,
-) -> Order:
-    """Change name, schedule or recurrence: the pending job is swapped in the same transaction.
-    The merged definition passes the same checks as a new order's."""
-    with db.transaction(actor=f"user:{user_id}") as conn:
-        current = _load(conn, user_id, order_id, lock=True)
-        _ensure_changeable(current)
-        fields = _redefine(current, changes, replace, limits)
-        check_provider(conn, fields["provider_id"])
-        jobs.cancel_pending(conn, current.job_id)
-        fields["job_id"] = jobs.defer_execution(
-            conn, order_id, current.user_id, fields["priority"], fields["next_run_at"]
-        )
-        conn.execute(
-            Q["order_update_definition"],
-            {**fields, "payload": Jsonb(fields["payload"]), "order_id": order_id},
-        )
-        order = _load(conn, user_id, order_id)
-        upcoming.rewrite(conn, [order.model_dump()], _now(), limits.upcoming_hours)
-    return order
-
-
-def _ensure_changeable(order: Order) -> None:
-    if order.status == "processing":
-        raise Busy("the order is executing right now", "order_executing")
-    if order.status != "scheduled":
-        raise Conflict(f"the order is {order.status} and can no longer change", "order_finished")
-
-
-def _merge(current: Order, changes: dict[str, Any], replace: bool) -> dict[str, Any]:
-    """The order's definition after the change; PATCH clears fields the change makes moot
-    (a new cron replaces an interval and back; one-time orders have no recurrence)."""
-    if replace:
-        return dict(changes)
-    fields = current.model_dump()
-    if changes.get("is_recurring") is False:
-        fields |= dict.fromkeys(("repeat_interval", "repeat_unit", "cron", "timezone"))
-        fields["max_executions"] = None
-    if changes.get("is_recurring") is True:
-        fields["expires_after"] = None
-    if "cron" in changes:
-        fields |= {"repeat_interval": None, "repeat_unit": None}
-    if {"repeat_interval", "repeat_unit"} & set(changes):
-        fields["cron"] = None
-    return fields | changes
-
-
-def _redefine(
-    current: Order, changes: dict[str, Any], replace: bool, limits: AccountLimits
-) -> dict[str, Any]:
-    """The checked definition after the change, with its next run. A new schedule is anchored
-    at its first run; an unchanged one keeps its anchor and is not held to a floor raised
-    since it was made."""
-    fields = _merge(current, changes, replace)
-    anchor = changes.get("schedule_time") or current.next_run_at
-    rescheduled = bool(changes.get("schedule_time")) or _schedule_changes(current, fields)
-    fields["schedule_time"] = anchor if rescheduled else current.schedule_time
-    done, limits = current.executions_count, limits if rescheduled else NO_LIMITS
-    fields, next_run_at = definition_of(fields, anchor, done, limits)
-    return fields | {"next_run_at": next_run_at}
-
-
-def _schedule_changes(current: Order, fields: dict[str, Any]) -> bool:
-    return any(getattr(current, name) != fields.get(name) for name in SCHEDULE_FIELDS)
-
-
-def cancel_order(
-    db: Database, user_id: int | None, order_id: int, actor: str | None = None
-) -> Order:
-    """Cancel an order (scheduled, or failed: dismissed) and its pending job; twice is harmless."""
-    with db.transaction(actor=actor or f"user:{user_id}") as conn:
-        current = _load(conn, user_id, order_id, lock=True)
-        if current.status == "cancelled":
-            return current
-        if current.status != "failed":  # a failed order may be dismissed instead of retried
-            _ensure_changeable(current)
-        jobs.cancel_pending(conn, current.job_id)
-        conn.execute(Q["order_cancel"], {"order_id": order_id})
-        upcoming.forget(conn, [order_id])
-        return _load(conn, user_id, order_id)
-
-
-def retry_order(
-    db: Database,
-    user_id: int | None,
-    order_id: int,
-    actor: str | None = None,
-    limits: AccountLimits = NO_LIMITS,
-) -> Order:
-    """Put a failed order back in the queue, due now, with a fresh job."""
-    with db.transaction(actor=actor or f"user:{user_id}") as conn:
-        current = _load(conn, user_id, order_id, lock=True)
-        if current.status != "failed":
-            raise Conflict(
-                f"only failed orders can be retried; this one is {current.status}",
-                "order_not_failed",
-            )
-        if user_id is not None:  # a customer's retry counts against the quota again
-            ensure_order_quota(conn, user_id, limits)
-        now = datetime.now(UTC)
-        job_id = jobs.defer_execution(conn, order_id, current.user_id, current.priority, now)
-        conn.execute(Q["order_retry_failed"], {"order_id": order_id, "job_id": job_id, "now": now})
-        order = _load(conn, user_id, order_id)
-        upcoming.rewrite(conn, [order.model_dump()], now, limits.upcoming_hours)
-        return order

@@ -12,7 +12,7 @@ from orders.accounts.limits import AccountLimits
 from orders.core.pagination import PageQuery
 from orders.providers import service as provider_service
 from orders.providers.models import OrderRequests
-from orders.scheduling import batch, pauses, service
+from orders.scheduling import batch, changes, pauses, service
 from orders.scheduling.batch import NewOrderBatch, OrderBatch
 from orders.scheduling.models import (
     NewOrder,
@@ -115,9 +115,9 @@ def get_order(order_id: int):
     "Replace an order's definition (its pending job is replaced too)", body=NewOrder, response=Order
 )
 def replace_order(order_id: int):
-    changes = parse_body(NewOrder).model_dump()
-    return service.update_order(
-        get_db(), current_user_id(), order_id, changes, replace=True, limits=limits()
+    fields = parse_body(NewOrder).model_dump()
+    return changes.update_order(
+        get_db(), current_user_id(), order_id, fields, replace=True, limits=limits()
     ).model_dump(mode="json")
 
 
@@ -129,9 +129,9 @@ def replace_order(order_id: int):
     response=Order,
 )
 def patch_order(order_id: int):
-    changes = parse_body(OrderPatch).model_dump(exclude_unset=True)
-    return service.update_order(
-        get_db(), current_user_id(), order_id, changes, replace=False, limits=limits()
+    fields = parse_body(OrderPatch).model_dump(exclude_unset=True)
+    return changes.update_order(
+        get_db(), current_user_id(), order_id, fields, replace=False, limits=limits()
     ).model_dump(mode="json")
 
 
@@ -139,7 +139,7 @@ def patch_order(order_id: int):
 @jwt_required()
 @documented("Cancel an order and its pending job", response=Order)
 def cancel_order(order_id: int):
-    return service.cancel_order(get_db(), current_user_id(), order_id).model_dump(mode="json")
+    return changes.cancel_order(get_db(), current_user_id(), order_id).model_dump(mode="json")
 
 
 @bp.post("/<int:order_id>/pause")
@@ -176,7 +176,7 @@ def order_history(order_id: int):
 @jwt_required()
 @documented("Re-queue a failed order, due now", response=Order)
 def retry_order(order_id: int):
-    order = service.retry_order(get_db(), current_user_id(), order_id, limits=limits())
+    order = changes.retry_order(get_db(), current_user_id(), order_id, limits=limits())
     return order.model_dump(mode="json")
 
 
