@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import procrastinate
 import psycopg
-from procrastinate.schema import SchemaManager
 from psycopg import sql
 from psycopg.rows import tuple_row
 
@@ -34,7 +34,9 @@ from orders.database.sqlsplit import index_built_by, not_idempotent, split_state
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
-PROCRASTINATE_DIR = Path(SchemaManager.get_migrations_path())
+# Procrastinate's schema and migrations, through the public App.schema_manager (never opened).
+SCHEMA = procrastinate.App(connector=procrastinate.PsycopgConnector()).schema_manager
+PROCRASTINATE_DIR = Path(SCHEMA.get_migrations_path())
 LOCK_KEY = 0x0_0DE5_0001  # arbitrary, constant: "orders migrate"
 CONCURRENT = ".concurrent.sql"
 LOCK_POLL_SECONDS = 0.2
@@ -168,7 +170,7 @@ def _apply_procrastinate(
         _retrying(
             "procrastinate schema",
             locking,
-            lambda: _apply(conn, SchemaManager.get_schema(), shipped, locking),
+            lambda: _apply(conn, SCHEMA.get_schema(), shipped, locking),
         )
         return ["procrastinate/schema.sql"]
     pending = [m for m in shipped if _needs(m, applied)]

@@ -17,10 +17,11 @@ import signal
 from collections.abc import Callable
 
 import psycopg
-from procrastinate import App, exceptions, utils, worker
+from procrastinate import App, exceptions
 
 from orders.database import Q
 from tasks.supervision.control import WorkerGone
+from tasks.supervision.procrastinate_internals import InternalsWorker
 
 log = logging.getLogger(__name__)
 DATABASE_ERRORS = (exceptions.ConnectorException, psycopg.Error, OSError)
@@ -28,10 +29,10 @@ MAX_BACKOFF_SECONDS = 2.0
 
 
 class Supervisor:
-    def __init__(self, app: App, make_worker: Callable[[], worker.Worker], url: str):
+    def __init__(self, app: App, make_worker: Callable[[], InternalsWorker], url: str):
         self.app, self.make_worker, self.url = app, make_worker, url
         self.stopping = asyncio.Event()
-        self.worker: worker.Worker | None = None
+        self.worker: InternalsWorker | None = None
 
     async def run(self) -> None:
         self._install_signal_handlers()
@@ -96,5 +97,12 @@ class Supervisor:
 async def sleep_unless(event: asyncio.Event, seconds: float) -> bool:
     """Sleep `seconds`; True if the time ran out, False if `event` was set first."""
     timer = asyncio.ensure_future(asyncio.sleep(seconds))
-    await utils.wait_any(timer, event.wait())
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((timer, waiter), return_when=asyncio.FIRST_COMPLETED)
+    finally:  # the loser is cancelled, as procrastinate.utils.wait_any did
+        for task in (timer, waiter):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(timer, waiter, return_exceptions=True)
     return timer.done() and not timer.cancelled()

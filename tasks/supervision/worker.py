@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-
-from procrastinate import exceptions, worker
+from collections.abc import Coroutine
+from typing import Any
 
 from orders.database import Q
 from orders.database.queue import ORDERS_QUEUE
@@ -25,21 +25,21 @@ from orders.operations.status_log import Paging, Writer
 from orders.scheduling.missed import MissedRules
 from orders.settings import Settings
 from tasks.executor.loop import Executor
-from tasks.executor.runs import TRANSIENT, Policy
+from tasks.executor.runs import Policy
 from tasks.jobs.app import QUEUES, app, size_pool
 from tasks.supervision.control import Control, Timing
 from tasks.supervision.health import WorkerHealth, metrics_middleware, serve
-from tasks.supervision.pausing import PausableQueues
+from tasks.supervision.procrastinate_internals import NEVER_BEAT, InternalsWorker
 from tasks.supervision.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 PRIORITY_LEVELS = tuple(range(9, -1, -1))  # run levels, highest first (sql/0060)
-PERSIST_ATTEMPTS = 5
 
 
-class OrdersWorker(PausableQueues, worker.Worker):
+class OrdersWorker(InternalsWorker):
     """Procrastinate's worker (skipping paused queues), plus this process's executor, control
-    connection and log."""
+    connection and log. Public hooks only: Procrastinate's internals are in
+    tasks/supervision/procrastinate_internals.py."""
 
     def __init__(
         self,
@@ -48,72 +48,35 @@ class OrdersWorker(PausableQueues, worker.Worker):
         status_log: Writer | None = None,
         **kwargs,
     ):
+        # The control connection beats (tasks/supervision/control.py), not Procrastinate.
+        kwargs.setdefault("update_heartbeat_interval", NEVER_BEAT)
         super().__init__(**kwargs)
         self.control, self.executor, self.status_log = control, executor, status_log
-        self.control.wake_queues = self._new_job_event.set
-        self.lost: BaseException | None = None
+        self.control.wake_queues = self.wake
 
-    async def _run_loop(self):
+    async def alongside(self, worker_id: int) -> None:
         """Hold the liveness lock before anything is fetched, until every job has finished."""
-        control = asyncio.create_task(self.control.run(self.worker_id), name="control")
-        control.add_done_callback(self._on_control_done)
-        try:
-            await super()._run_loop()
-        finally:
-            control.cancel()
-            await asyncio.gather(control, return_exceptions=True)
-        if self.lost is not None:
-            raise self.lost
+        await self.control.run(worker_id)
 
-    def _on_control_done(self, task: asyncio.Task) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.lost = task.exception()
-            log.error("worker lost its control connection: %s", self.lost)
-            self.stop()
-
-    async def _update_heartbeat(self):
-        """Beaten on the control connection instead (tasks/supervision/control.py)."""
-        await asyncio.Future()
-
-    async def _periodic_deferrer(self):
-        """Procrastinate's periodic deferrer, started again after a slow statement (a row
-        another worker holds) instead of stopping this worker: periodic ticks are deferred
-        once each whatever happens, so a retried tick is never doubled."""
-        while True:
-            try:
-                return await super()._periodic_deferrer()
-            except exceptions.ConnectorException as exc:
-                if not isinstance(exc.__cause__, TRANSIENT):
-                    raise
-                log.warning("periodic deferrer was slow (%s); again in a second", exc.__cause__)
-                await asyncio.sleep(1)
-
-    async def _persist_job_status(self, *args, **kwargs):
-        """Record a job's end, retrying a slow statement: a live worker's job left 'doing'
-        would never be rescued (its worker is alive)."""
-        for attempt in range(PERSIST_ATTEMPTS):
-            try:
-                return await super()._persist_job_status(*args, **kwargs)
-            except exceptions.ConnectorException as exc:
-                if not isinstance(exc.__cause__, TRANSIENT) or attempt == PERSIST_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(2**attempt)
-
-    async def _shutdown(self, side_tasks):
-        """Let the executor finish its batches before Procrastinate cancels the side tasks."""
-        running = [t for t in side_tasks if t.get_name() == "executor" and not t.done()]
-        if self.executor is not None and running:
-            self.executor.stop()
-            await asyncio.wait(running, timeout=self.shutdown_graceful_timeout)
-        await super()._shutdown(side_tasks)
-
-    def _start_side_tasks(self):
-        tasks = super()._start_side_tasks()
+    def side_tasks(self) -> dict[str, Coroutine[Any, Any, Any]]:
+        tasks = {}
         if self.executor is not None:
-            tasks.append(asyncio.create_task(self.executor.run(), name="executor"))
+            tasks["executor"] = self.executor.run()
         if self.status_log is not None:
-            tasks.append(asyncio.create_task(self._write_status_log(), name="status_log"))
+            tasks["status_log"] = self._write_status_log()
         return tasks
+
+    async def before_shutdown(self, running: dict[str, asyncio.Task[Any]]) -> None:
+        """Let the executor finish its batches before Procrastinate cancels the side tasks."""
+        if self.executor is not None and "executor" in running:
+            self.executor.stop()
+            await asyncio.wait([running["executor"]], timeout=self.shutdown_graceful_timeout)
+
+    async def paused_queues(self) -> set[str]:
+        """The served queues in queue_pauses (orders.scheduling.pauses; the orders queue's
+        pause is in the executor's claim)."""
+        rows = await self.app.connector.execute_query_all_async(Q["queue_pause_names"])
+        return {r["queue_name"] for r in rows}
 
     async def _write_status_log(self) -> None:
         """Append new status changes to the log file; failures are reported, never fatal."""
