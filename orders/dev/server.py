@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import click
 import psycopg
@@ -21,15 +22,13 @@ from orders.dev import pgserver
 from orders.dev import record as devrecord
 from orders.settings import Settings
 
-DATA_DIR = devrecord.data_dir()
 
-
-def start_embedded_database(port: int) -> str:
+def start_embedded_database(data: Path, port: int) -> str:
     """Start (or reuse) the project's own cluster and make sure its `orders` database exists."""
     bindir = pgserver.find_bindir()
-    datadir = DATA_DIR / "postgres"
+    datadir = data / "postgres"
     if not (datadir / "postmaster.pid").exists():
-        pgserver.start(bindir, datadir, port, DATA_DIR / "postgres.log")
+        pgserver.start(bindir, datadir, port, data / "postgres.log")
     server = f"postgresql://postgres@127.0.0.1:{port}"
     with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'orders'").fetchone():
@@ -37,8 +36,8 @@ def start_embedded_database(port: int) -> str:
     return f"{server}/orders"
 
 
-def stop_embedded_database() -> None:
-    pgserver.stop(pgserver.find_bindir(), DATA_DIR / "postgres")
+def stop_embedded_database(data: Path) -> None:
+    pgserver.stop(pgserver.find_bindir(), data / "postgres")
 
 
 def run(settings: Settings, port: int) -> None:
@@ -46,11 +45,12 @@ def run(settings: Settings, port: int) -> None:
         raise click.ClickException(
             f"`orders dev` is already running here (pid {other['pid']}, {other['api']})"
         )
+    data = devrecord.data_dir()
     embedded = settings.database_url is None
     pg_port = int(os.environ.get("ORDERS_DEV_PG_PORT", "54329"))
-    url = start_embedded_database(pg_port) if embedded else settings.database_url
+    url = start_embedded_database(data, pg_port) if embedded else settings.database_url
     migrate(url)
-    mail_dir = os.environ.get("ORDERS_MAIL_DIR", str(DATA_DIR / "mail"))
+    mail_dir = os.environ.get("ORDERS_MAIL_DIR", str(data / "mail"))
     info = {
         "database_url": url,
         "api": f"http://127.0.0.1:{port}",
@@ -72,7 +72,7 @@ def run(settings: Settings, port: int) -> None:
         devrecord.remove()
         _stop(children)
         if embedded:
-            stop_embedded_database()
+            stop_embedded_database(data)
 
 
 def banner(info: dict) -> str:
