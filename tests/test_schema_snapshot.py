@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from orders.database.snapshot import SCHEMA_FILE, migrated_schema, normalise, stale
+from orders.dev.snapshot import SCHEMA_FILE, migrated_schema, normalise, stale
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 
@@ -14,8 +15,12 @@ from orders.accounts.models import Credentials, LoginCredentials, Role, Tokens, 
 from orders.core.errors import ApiError, Conflict, NotFound
 from orders.database import Database, Q
 
-# Checked when the email is unknown so that both failures take the same time (no enumeration).
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the email is unknown so that both failures take the same time (no
+    enumeration); hashed on first use, not at import (it costs a full password hash)."""
+    return generate_password_hash("not-a-real-password")
 
 
 class InvalidCredentials(ApiError):
@@ -48,7 +53,7 @@ def login(
     throttle.begin_attempt(db, account, address, datetime.now(UTC), limits)
     with db.read() as conn:
         row = conn.execute(Q["user_get_by_email"], {"email": account}).fetchone()
-    if not check_password_hash(row["password_hash"] if row else _DUMMY_HASH, creds.password):
+    if not check_password_hash(row["password_hash"] if row else _dummy_hash(), creds.password):
         raise InvalidCredentials()
     throttle.succeeded(db, account, address, limits)
     return sessions.start(db, User(**row), policy)

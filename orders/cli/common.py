@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,9 +36,9 @@ def services() -> Iterator[tuple[Database, Settings]]:
         db.close()
 
 
-def actor() -> str:
-    """Who the audit trail names for CLI actions."""
-    return f"operator:{os.environ.get('ORDERS_OPERATOR') or getpass.getuser()}"
+def actor(settings: Settings) -> str:
+    """Who the audit trail names for CLI actions (ORDERS_OPERATOR, else the login name)."""
+    return f"operator:{settings.operator or getpass.getuser()}"
 
 
 def table(rows: list[dict], columns: list[str] | None = None) -> str:

@@ -44,8 +44,9 @@ def db_psql(psql_args: tuple[str, ...]) -> None:
     """Open psql on that database; arguments go to psql (e.g. -c 'SELECT ...')."""
     from orders.dev.pgserver import find_psql
 
-    url = or_exit(Settings().require_database_url)
-    psql = or_exit(find_psql)
+    settings = Settings()
+    url = or_exit(settings.require_database_url)
+    psql = or_exit(lambda: find_psql(settings.pg_bindir))
     os.execv(psql, [psql, url, *psql_args])  # noqa: S606 - replace this process: psql owns the tty
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 
@@ -81,17 +82,17 @@ def digest(now_: bool, wait: float) -> None:
     if not now_:
         raise click.UsageError("digests go out on ORDERS_DIGEST_CRON; --now sends the due ones now")
     at = datetime.now(UTC)
-    with services() as (db, _):
-        queued = queue_due_mail(db, at, actor())
+    with services() as (db, settings):
+        queued = queue_due_mail(db, at, actor(settings))
         click.echo(
             f"queued {queued.digests} provider digests and {queued.notices} customer notices "
             f"({queued.requests} requests)"
         )
         if queued.mails:
-            click.echo(_wait_until_sent(db, queued, at, wait))
+            click.echo(_wait_until_sent(db, queued, at, wait, settings.dev_data_dir))
 
 
-def _wait_until_sent(db: Database, queued, at: datetime, wait: float) -> str:
+def _wait_until_sent(db: Database, queued, at: datetime, wait: float, data: Path) -> str:
     from orders.providers.digests import status_of
 
     deadline = time.monotonic() + wait
@@ -100,7 +101,7 @@ def _wait_until_sent(db: Database, queued, at: datetime, wait: float) -> str:
     if status.get("pending"):
         return f"{status['pending']} not sent yet: is a worker running (`orders worker`)?"
     sent = f"sent {status.get('sent', 0)}, failed {status.get('failed', 0)}"
-    if (dev := devrecord.running()) and dev.get("mail_dir"):
+    if (dev := devrecord.running(data)) and dev.get("mail_dir"):
         return f"{sent} (by `orders dev`: .eml files in {dev['mail_dir']})"
     return sent
 

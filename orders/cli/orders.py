@@ -56,8 +56,8 @@ def retry(order_id: int) -> None:
     """Put a failed order back in the queue, due now."""
     from orders.operations.console import retry as retry_order
 
-    with services() as (db, _):
-        order = retry_order(db, order_id, actor())
+    with services() as (db, settings):
+        order = retry_order(db, order_id, actor(settings))
     click.echo(f"order {order.order_id} {order.status}, job {order.job_id}")
 
 
@@ -67,8 +67,8 @@ def cancel(order_id: int) -> None:
     """Cancel a scheduled order, or dismiss a failed one."""
     from orders.operations.console import cancel as cancel_order
 
-    with services() as (db, _):
-        order = cancel_order(db, order_id, actor())
+    with services() as (db, settings):
+        order = cancel_order(db, order_id, actor(settings))
     click.echo(f"order {order.order_id} {order.status}")
 
 
@@ -78,7 +78,7 @@ def requeue_failed(yes: bool) -> None:
     """Retry every failed order (each in its own transaction), with a progress bar."""
     from orders.operations.console import failed_order_ids, requeue_failed
 
-    with services() as (db, _):
+    with services() as (db, settings):
         ids = failed_order_ids(db)
         if not ids:
             click.echo("no failed orders")
@@ -86,7 +86,7 @@ def requeue_failed(yes: bool) -> None:
         if not yes:
             click.confirm(f"Requeue {len(ids)} failed orders?", abort=True)
         with click.progressbar(length=len(ids), label="requeueing") as bar:
-            done = requeue_failed(db, ids, actor(), bar.update)
+            done = requeue_failed(db, ids, actor(settings), bar.update)
     click.echo(f"requeued {done} of {len(ids)} failed orders")
 
 

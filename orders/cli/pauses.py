@@ -45,9 +45,9 @@ def pause(all_, queue, account, order_id, reason) -> None:
     """Pause execution of everything, a queue, an account or an order, as this operator."""
     from orders.scheduling.pauses import pause as pause_it
 
-    with services() as (db, _):
+    with services() as (db, settings):
         request = _request(all_, queue, account, order_id, reason)
-        result = pause_it(db, request, actor())
+        result = pause_it(db, request, actor(settings))
     click.echo(f"paused {request.scope}: {', '.join(result.changed)}")
 
 
@@ -57,9 +57,9 @@ def resume(all_, queue, account, order_id) -> None:
     """Resume what `orders pause` paused; resumed orders run at their next slot (or now)."""
     from orders.scheduling.pauses import resume as resume_it
 
-    with services() as (db, _):
+    with services() as (db, settings):
         request = _request(all_, queue, account, order_id)
-        result = resume_it(db, request, actor())
+        result = resume_it(db, request, actor(settings))
     click.echo(f"resumed {request.scope}: {', '.join(result.changed)}")
 
 

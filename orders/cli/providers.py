@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from orders.cli.common import first_error, or_exit
@@ -32,8 +30,9 @@ def providers_add(name: str, email: str, expected_response_hours: int, login: bo
     from orders.providers.models import NewProvider
     from orders.providers.service import add_provider
 
-    url = or_exit(Settings().require_database_url)
-    password = _provider_password() if login else None
+    settings = Settings()
+    url = or_exit(settings.require_database_url)
+    password = _provider_password(settings) if login else None
     try:
         fields = {"name": name, "email": email, "expected_response_hours": expected_response_hours}
         provider = add_provider(url, NewProvider(**fields, password=password))
@@ -45,8 +44,8 @@ def providers_add(name: str, email: str, expected_response_hours: int, login: bo
     click.echo(f"provider {provider.provider_id}: {provider.name} <{provider.email}>{login}")
 
 
-def _provider_password() -> str:
-    if password := os.environ.get("ORDERS_PROVIDER_PASSWORD"):
+def _provider_password(settings: Settings) -> str:
+    if settings.provider_password and (password := settings.provider_password.get_secret_value()):
         return password
     return click.prompt(
         "Password for the provider login", hide_input=True, confirmation_prompt=True

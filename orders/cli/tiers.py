@@ -34,8 +34,8 @@ def set_tier(email: str, tier: str, weight: int | None) -> None:
     level. Audited in operator_actions as this operator."""
     from orders.accounts.tiers import set_tier as set_it
 
-    with services() as (db, _):
-        account = set_it(db, email, tier, weight, actor())
+    with services() as (db, settings):
+        account = set_it(db, email, tier, weight, actor(settings))
     click.echo(
         f"{account.email}: tier {account.tier}, weight {account.share_weight}, "
         f"{account.waiting_runs} waiting runs re-levelled"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from orders.cli.common import services
@@ -24,10 +22,10 @@ def users_add(email: str, role: str) -> None:
     from orders.accounts.models import Credentials
     from orders.accounts.service import create_user
 
-    password = os.environ.get("ORDERS_USER_PASSWORD") or click.prompt(
-        "Password", hide_input=True, confirmation_prompt=True
-    )
-    with services() as (db, _):
+    with services() as (db, settings):
+        chosen = settings.user_password
+        password = chosen.get_secret_value() if chosen else None
+        password = password or click.prompt("Password", hide_input=True, confirmation_prompt=True)
         user = create_user(db, Credentials(email=email, password=password), role)
     click.echo(f"user {user.user_id}: {user.email} ({user.role})")
 

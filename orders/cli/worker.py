@@ -16,8 +16,9 @@ def worker(concurrency: int, queues: str, name: str | None) -> None:
     """Run a Procrastinate worker: execute orders and periodic maintenance."""
     from tasks.supervision.worker import run_worker
 
-    or_exit(Settings().require_database_url)
-    run_worker(concurrency, [q for q in queues.split(",") if q] or None, name)
+    settings = Settings()  # built once: the worker and its tasks share it
+    or_exit(settings.require_database_url)
+    run_worker(concurrency, [q for q in queues.split(",") if q] or None, name, settings=settings)
 
 
 COMMANDS = [worker]

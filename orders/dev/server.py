@@ -21,15 +21,14 @@ from orders.dev import pgserver
 from orders.dev import record as devrecord
 from orders.settings import Settings
 
-DATA_DIR = devrecord.data_dir()
 
-
-def start_embedded_database(port: int) -> str:
+def start_embedded_database(settings: Settings) -> str:
     """Start (or reuse) the project's own cluster and make sure its `orders` database exists."""
-    bindir = pgserver.find_bindir()
-    datadir = DATA_DIR / "postgres"
+    bindir = pgserver.find_bindir(settings.pg_bindir)
+    data, port = settings.dev_data_dir, settings.dev_pg_port
+    datadir = data / "postgres"
     if not (datadir / "postmaster.pid").exists():
-        pgserver.start(bindir, datadir, port, DATA_DIR / "postgres.log")
+        pgserver.start(bindir, datadir, port, data / "postgres.log", settings.pg_user)
     server = f"postgresql://postgres@127.0.0.1:{port}"
     with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'orders'").fetchone():
@@ -37,20 +36,23 @@ def start_embedded_database(port: int) -> str:
     return f"{server}/orders"
 
 
-def stop_embedded_database() -> None:
-    pgserver.stop(pgserver.find_bindir(), DATA_DIR / "postgres")
+def stop_embedded_database(settings: Settings) -> None:
+    bindir = pgserver.find_bindir(settings.pg_bindir)
+    pgserver.stop(bindir, settings.dev_data_dir / "postgres", settings.pg_user)
 
 
 def run(settings: Settings, port: int) -> None:
-    if (other := devrecord.running()) is not None:
+    data = settings.dev_data_dir
+    if (other := devrecord.running(data)) is not None:
         raise click.ClickException(
             f"`orders dev` is already running here (pid {other['pid']}, {other['api']})"
         )
     embedded = settings.database_url is None
-    pg_port = int(os.environ.get("ORDERS_DEV_PG_PORT", "54329"))
-    url = start_embedded_database(pg_port) if embedded else settings.database_url
+    url = start_embedded_database(settings) if embedded else settings.database_url
     migrate(url)
-    mail_dir = os.environ.get("ORDERS_MAIL_DIR", str(DATA_DIR / "mail"))
+    # unset, the mail goes beside the dev database (ORDERS_MAIL_DIR's own default is for tests)
+    chosen = "mail_dir" in settings.model_fields_set
+    mail_dir = str(settings.mail_dir if chosen else data / "mail")
     info = {
         "database_url": url,
         "api": f"http://127.0.0.1:{port}",
@@ -64,15 +66,15 @@ def run(settings: Settings, port: int) -> None:
         subprocess.Popen([*cli, "api", "--bind", f"127.0.0.1:{port}"], env=env),
         subprocess.Popen([*cli, "worker", "--name", "dev-worker"], env=env),
     ]
-    devrecord.write(info)
+    devrecord.write(data, info)
     click.echo(banner(info))
     try:
         _wait(children)
     finally:
-        devrecord.remove()
+        devrecord.remove(data)
         _stop(children)
         if embedded:
-            stop_embedded_database()
+            stop_embedded_database(settings)
 
 
 def banner(info: dict) -> str:

@@ -5,7 +5,8 @@ provider_digest_queue): it picks every request not yet notified, skipping rows a
 holds, inserts one digest and one outbox mail per provider and marks the requests. It commits
 all of that or nothing, so a request is never in two digests nor left out; a missed period only
 means the next run finds more. The same transaction defers `send_outbox`, which then finds the
-mail committed. Schedules are read from the environment when the worker imports this module.
+mail committed. Their schedules are registered by the worker from its settings
+(tasks/jobs/periodic.py).
 """
 
 from __future__ import annotations
@@ -13,24 +14,23 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from procrastinate import JobContext
 from psycopg.rows import dict_row
 
 from orders.database import Q
 from orders.database.queue import MAIL_QUEUE, SEND_OUTBOX
 from orders.mail.outbox import Policy, deliver_due
 from orders.mail.transport import transport_for
-from orders.settings import Settings
-from tasks.jobs.app import app
+from tasks.jobs.app import app, settings_of
 
 log = logging.getLogger(__name__)
-settings = Settings()
 
 
-@app.periodic(cron=settings.outbox_cron)
-@app.task(queue=MAIL_QUEUE, name=SEND_OUTBOX)
-async def send_outbox(timestamp: int | None = None) -> int:
+@app.task(queue=MAIL_QUEUE, name=SEND_OUTBOX, pass_context=True)
+async def send_outbox(context: JobContext, timestamp: int | None = None) -> int:
     """Deliver due mail: deferred by each transaction that queues mail, and periodically for
     retries (failed attempts wait with exponential backoff)."""
+    settings = settings_of(context)
     async with app.connector.pool.connection() as conn:
         result = await deliver_due(conn, transport_for(settings), Policy.from_settings(settings))
     if result.unavailable and not result.circuit_open:  # an open circuit was logged once
@@ -38,7 +38,6 @@ async def send_outbox(timestamp: int | None = None) -> int:
     return result.sent
 
 
-@app.periodic(cron=settings.digest_cron)
 @app.task(queue="mail", name="send_provider_digests")
 async def send_provider_digests(timestamp: int) -> int:
     """Queue one digest mail per provider with all its requests not yet notified."""
@@ -46,7 +45,6 @@ async def send_provider_digests(timestamp: int) -> int:
         return (await queue_provider_digests(conn, datetime.now(UTC)))["mails"]
 
 
-@app.periodic(cron=settings.customer_digest_cron)
 @app.task(queue="mail", name="send_customer_notices")
 async def send_customer_notices(timestamp: int) -> int:
     """Queue one mail per customer about answers not yet told (ORDERS_CUSTOMER_NOTIFY=digest;

@@ -1,8 +1,8 @@
 """Periodic housekeeping. Procrastinate defers each periodic tick once, however many workers run.
 
-Schedules are read from the environment when the worker imports this module. (Jobs of dead or
-frozen workers are retried by every worker's control loop each second:
-tasks/supervision/control.py.)
+Configurable schedules are registered by the worker from its settings (tasks/jobs/periodic.py);
+the tasks read the worker's settings from their context. (Jobs of dead or frozen workers are
+retried by every worker's control loop each second: tasks/supervision/control.py.)
 """
 
 from __future__ import annotations
@@ -12,26 +12,25 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from procrastinate import JobContext
 from psycopg.rows import dict_row
 
 from orders.database import Q
 from orders.operations.retention import Retention, prune
 from orders.scheduling.jobs import execution
 from orders.settings import Settings
-from tasks.jobs.app import app
+from tasks.jobs.app import app, settings_of
 
 log = logging.getLogger(__name__)
-settings = Settings()
 STUCK_BATCH = 500
 
 
-@app.periodic(cron=settings.stuck_orders_cron)
-@app.task(queue="maintenance", name="recover_stuck_orders")
-async def recover_stuck_orders(timestamp: int) -> int:
+@app.task(queue="maintenance", name="recover_stuck_orders", pass_context=True)
+async def recover_stuck_orders(context: JobContext, timestamp: int) -> int:
     """Re-defer due orders whose job vanished, failed or was cancelled behind the app's back."""
     now = datetime.now(UTC)
     params = {
-        "overdue_before": now - timedelta(seconds=settings.stuck_grace_seconds),
+        "overdue_before": now - timedelta(seconds=settings_of(context).stuck_grace_seconds),
         "limit": STUCK_BATCH,
     }
     async with (
@@ -57,30 +56,31 @@ async def _requeue(conn, cur, order: dict, now: datetime) -> None:
     log.warning("order %s re-deferred as job %s (%s)", order["order_id"], job_id, reason)
 
 
-@app.periodic(cron=settings.prune_cron)
-@app.task(queue="maintenance", name="prune_history")
-async def prune_history(timestamp: int) -> dict[str, int]:
+@app.task(queue="maintenance", name="prune_history", pass_context=True)
+async def prune_history(context: JobContext, timestamp: int) -> dict[str, int]:
     """Delete history past its retention, in bounded batches (orders.operations.retention)."""
+    settings = settings_of(context)
     now = datetime.fromtimestamp(timestamp, UTC)
-    deleted = await asyncio.to_thread(_prune, Retention.from_settings(settings), now)
+    deleted = await asyncio.to_thread(_prune, settings, Retention.from_settings(settings), now)
     log.info("pruned history: %s", deleted)
     return deleted
 
 
-def _prune(retention: Retention, now: datetime) -> dict[str, int]:
+def _prune(settings: Settings, retention: Retention, now: datetime) -> dict[str, int]:
     url = settings.require_database_url()
     keepalives = settings.keepalives().connect_kwargs()
     with psycopg.connect(url, autocommit=True, row_factory=dict_row, **keepalives) as conn:
         return prune(conn, retention, now)
 
 
-@app.task(queue="maintenance", name="prune_finished_jobs")
-async def prune_finished_jobs(timestamp: int) -> int:
+@app.task(queue="maintenance", name="prune_finished_jobs", pass_context=True)
+async def prune_finished_jobs(context: JobContext, timestamp: int) -> int:
     """Kept for workers of the previous release, which still defer it (expand/contract)."""
+    settings = settings_of(context)
     retention = Retention.from_settings(settings)
     only_jobs = Retention({"procrastinate_jobs": retention.keep["procrastinate_jobs"]})
     now = datetime.fromtimestamp(timestamp, UTC)
-    return (await asyncio.to_thread(_prune, only_jobs, now))["procrastinate_jobs"]
+    return (await asyncio.to_thread(_prune, settings, only_jobs, now))["procrastinate_jobs"]
 
 
 @app.periodic(cron="* * * * * */10")
@@ -105,12 +105,12 @@ async def prune_sessions(timestamp: int) -> int:
 
 
 @app.periodic(cron="27 * * * *")
-@app.task(queue="maintenance", name="prune_login_failures")
-async def prune_login_failures(timestamp: int) -> int:
+@app.task(queue="maintenance", name="prune_login_failures", pass_context=True)
+async def prune_login_failures(context: JobContext, timestamp: int) -> int:
     """Forget failed-login counts whose window and lock are both over."""
     params = {
         "now": datetime.fromtimestamp(timestamp, UTC),
-        "window": timedelta(seconds=settings.login_window_seconds),
+        "window": timedelta(seconds=settings_of(context).login_window_seconds),
     }
     async with app.connector.pool.connection() as conn:
         cursor = await conn.execute(Q["login_failure_prune"], params)

@@ -26,7 +26,8 @@ from orders.scheduling.missed import MissedRules
 from orders.settings import Settings
 from tasks.executor.loop import Executor
 from tasks.executor.runs import Policy
-from tasks.jobs.app import QUEUES, app, size_pool
+from tasks.jobs.app import QUEUES, app, worker_connector
+from tasks.jobs.periodic import register_periodic
 from tasks.supervision.control import Control, Timing
 from tasks.supervision.health import WorkerHealth, metrics_middleware, serve
 from tasks.supervision.procrastinate_internals import NEVER_BEAT, InternalsWorker
@@ -121,12 +122,11 @@ def split_queues(queues: list[str] | None) -> tuple[bool, list[str]]:
 
 
 def run_worker(
-    concurrency: int, queues: list[str] | None, name: str | None, settings: Settings | None = None
+    concurrency: int, queues: list[str] | None, name: str | None, *, settings: Settings
 ) -> None:
     """Run one worker process until SIGTERM/SIGINT (graceful, bounded by the shutdown timeout)."""
-    settings = settings or Settings()
     app.perform_import_paths()  # registers the order, mail and maintenance tasks
-    size_pool(concurrency)
+    register_periodic(app, settings)
     health = WorkerHealth(stale_after=settings.stalled_after_seconds)
     if settings.worker_health_port:
         serve(health, settings.worker_health_port, settings.worker_health_host)
@@ -136,6 +136,8 @@ def run_worker(
     )
     run_orders, other_queues = split_queues(queues)
     executor = _executor(settings, name, health) if run_orders else None
+    # what the tasks read (tasks/jobs/app.py settings_of); one webhook delivery loop per process
+    context = {"settings": settings, "delivery_lock": asyncio.Lock()}
 
     def make_worker() -> OrdersWorker:
         return OrdersWorker(
@@ -151,10 +153,12 @@ def run_worker(
             shutdown_graceful_timeout=settings.shutdown_timeout_seconds,
             worker_middleware=[metrics_middleware(health), record_job_error],
             install_signal_handlers=False,  # the supervisor owns SIGTERM/SIGINT
+            additional_context=context,
         )
 
     try:
-        asyncio.run(Supervisor(app, make_worker, settings.require_database_url()).run())
+        with app.replace_connector(worker_connector(settings, concurrency)):
+            asyncio.run(Supervisor(app, make_worker, settings.require_database_url()).run())
         if settings.status_log_writer:
             status_log.run_once()  # the last runs' lines, before a graceful exit
     finally:

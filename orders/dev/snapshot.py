@@ -1,6 +1,6 @@
 """sql/schema.sql: the whole schema, ours and Procrastinate's, of a database migrated from scratch.
 
-`python -m orders.database.snapshot` (`make schema`) starts a throwaway cluster, migrates its
+`python -m orders.dev.snapshot` (`make schema`) starts a throwaway cluster, migrates its
 empty database, dumps the schema with the pg_dump of the server's own release and writes
 sql/schema.sql; `--check` writes nothing and exits 1 with a diff when the file differs.
 tests/test_schema_snapshot.py makes the same comparison. The dump loses what varies between
@@ -26,9 +26,10 @@ import psycopg
 
 from orders.database.migrate import SQL_DIR, migrate
 from orders.dev import pgserver
+from orders.settings import Settings
 
 SCHEMA_FILE = SQL_DIR / "schema.sql"
-REGENERATE = "make schema (python -m orders.database.snapshot)"
+REGENERATE = "make schema (python -m orders.dev.snapshot)"
 # The release we run (docker-compose.yml, the tests' clusters). Others print the same schema
 # differently (PostgreSQL 16 on leaves out table names in a view's one-table SELECT list).
 PG_MAJOR = 15
@@ -54,11 +55,12 @@ NOISE = re.compile(
 )
 
 
-def migrated_schema(url: str) -> str:
-    """Migrate the empty database at `url`; its schema as sql/schema.sql should hold it."""
+def migrated_schema(url: str, bindir: str | None = None) -> str:
+    """Migrate the empty database at `url`; its schema as sql/schema.sql should hold it.
+    `bindir`: ORDERS_PG_BINDIR (where pg_dump is looked for first)."""
     _check_release(url)
     migrate(url)
-    return HEADER + normalise(dump(url))
+    return HEADER + normalise(dump(url, bindir))
 
 
 def _check_release(url: str) -> None:
@@ -72,19 +74,19 @@ def _check_release(url: str) -> None:
         )
 
 
-def dump(url: str) -> str:
-    argv = [str(find_pg_dump()), *DUMP_OPTIONS, f"--dbname={url}"]
+def dump(url: str, bindir: str | None = None) -> str:
+    argv = [str(find_pg_dump(bindir)), *DUMP_OPTIONS, f"--dbname={url}"]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"pg_dump failed: {result.stderr.strip()}")
     return result.stdout
 
 
-def find_pg_dump() -> Path:
+def find_pg_dump(chosen: str | None = None) -> Path:
     """pg_dump of the server binaries' release: an older one refuses a newer server, a newer
     one writes differently. The binaries found may be symlinks into /usr/lib/postgresql/N/bin
     from a folder without pg_dump, so look where they point too."""
-    bindir = pgserver.find_bindir()
+    bindir = pgserver.find_bindir(chosen)
     for folder in (bindir, (bindir / "postgres").resolve().parent):
         if (folder / "pg_dump").exists():
             return folder / "pg_dump"
@@ -118,17 +120,17 @@ def stale(path: Path, schema: str) -> str:
 
 
 @contextmanager
-def throwaway_server() -> Iterator[str]:
+def throwaway_server(settings: Settings) -> Iterator[str]:
     """A private cluster on a free loopback port, deleted afterwards; yields its URL."""
-    bindir = pgserver.find_bindir()
+    bindir, user = pgserver.find_bindir(settings.pg_bindir), settings.pg_user
     folder = Path(tempfile.mkdtemp(prefix="orders-schema-"))
-    pgserver.give_to_server_user(folder)  # as root the server runs as another user
+    pgserver.give_to_server_user(folder, user_name=user)  # as root the server runs as another user
     try:
-        url = pgserver.start(bindir, folder / "data", _free_port(), folder / "postgres.log")
+        url = pgserver.start(bindir, folder / "data", _free_port(), folder / "postgres.log", user)
         try:
             yield url
         finally:
-            pgserver.stop(bindir, folder / "data")
+            pgserver.stop(bindir, folder / "data", user)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -141,15 +143,16 @@ def _free_port() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m orders.database.snapshot", description=__doc__.splitlines()[0]
+        prog="python -m orders.dev.snapshot", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 with a diff if it is stale"
     )
     args = parser.parse_args(argv)
     try:
-        with throwaway_server() as url:
-            schema = migrated_schema(url)
+        settings = Settings()
+        with throwaway_server(settings) as url:
+            schema = migrated_schema(url, settings.pg_bindir)
     except RuntimeError as exc:  # no binaries, the wrong release, pg_dump failed: say so, no trace
         print(exc, file=sys.stderr)
         return 1
