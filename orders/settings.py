@@ -12,6 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from orders.database import Database, Keepalives, Timeouts, make_pool
 from orders.dev.record import DEFAULT_DATA_DIR
 
+# Bounds no operator has had a reason to change (seconds): a row lock the API waits for, an
+# idle open transaction, one run statement, one maintenance statement.
+LOCK_TIMEOUT_SECONDS = 2.0
+IDLE_IN_TRANSACTION_SECONDS = 30.0
+RUN_STATEMENT_TIMEOUT_SECONDS = 30.0
+MAINTENANCE_STATEMENT_TIMEOUT_SECONDS = 60.0
+
 # Only ever accepted in dev/test mode; production refuses to start with it.
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
 LIMITS = {"api_rate_limit": 1200, "max_active_orders": 10_000, "min_interval_seconds": 60.0}
@@ -60,13 +67,6 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(10, alias="DB_POOL_MAX", gt=0)
     db_timeout_seconds: float = Field(5.0, alias="DB_TIMEOUT_SECONDS", gt=0)
     db_statement_timeout_seconds: float = Field(10.0, alias="DB_STATEMENT_TIMEOUT_SECONDS", ge=0)
-    db_lock_timeout_seconds: float = Field(2.0, alias="DB_LOCK_TIMEOUT_SECONDS", ge=0)
-    db_idle_in_transaction_seconds: float = Field(
-        30.0, alias="DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", ge=0
-    )
-    db_keepalives_idle_seconds: int = Field(10, alias="DB_KEEPALIVES_IDLE_SECONDS", ge=1)
-    db_keepalives_interval_seconds: int = Field(5, alias="DB_KEEPALIVES_INTERVAL_SECONDS", ge=1)
-    db_keepalives_count: int = Field(3, alias="DB_KEEPALIVES_COUNT", ge=1)
     db_prepare: bool = Field(True, alias="DB_PREPARED_STATEMENTS")
     run_max_attempts: int = Field(6, alias="ORDERS_RUN_MAX_ATTEMPTS", ge=1)
     retry_base: int = Field(2, alias="ORDERS_RETRY_BASE_SECONDS", ge=0)
@@ -76,13 +76,11 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(30.0, alias="ORDERS_SHUTDOWN_TIMEOUT_SECONDS", gt=0)
     stuck_orders_cron: str = Field("* * * * *", alias="ORDERS_STUCK_ORDERS_CRON")
     stuck_grace_seconds: float = Field(30.0, alias="ORDERS_STUCK_GRACE_SECONDS", ge=0)
-    job_retention_hours: int = Field(168, alias="ORDERS_JOB_RETENTION_HOURS", ge=1)
     digest_cron: str = Field("0 */4 * * *", alias="ORDERS_DIGEST_CRON")
     customer_notify: Literal["immediate", "digest"] = Field(
         "immediate", alias="ORDERS_CUSTOMER_NOTIFY"
     )
     customer_digest_cron: str = Field("0 * * * *", alias="ORDERS_CUSTOMER_DIGEST_CRON")
-    outbox_cron: str = Field("* * * * * */30", alias="ORDERS_OUTBOX_CRON")
     smtp_host: str | None = Field(None, alias="SMTP_HOST")
     smtp_port: int = Field(587, alias="SMTP_PORT", gt=0, lt=65536)
     smtp_starttls: bool = Field(True, alias="SMTP_STARTTLS")
@@ -100,24 +98,14 @@ class Settings(BaseSettings):
     )
     login_window_seconds: float = Field(900, alias="ORDERS_LOGIN_WINDOW_SECONDS", gt=0)
     login_lockout_seconds: float = Field(30, alias="ORDERS_LOGIN_LOCKOUT_SECONDS", gt=0)
-    login_max_lockout_seconds: float = Field(900, alias="ORDERS_LOGIN_MAX_LOCKOUT_SECONDS", gt=0)
     trusted_proxies: int = Field(0, alias="ORDERS_TRUSTED_PROXIES", ge=0)
     executor_batch: int = Field(500, alias="ORDERS_EXECUTOR_BATCH", ge=1, le=10_000)
     executor_slots: int = Field(2, alias="ORDERS_EXECUTOR_SLOTS", ge=1, le=64)
-    run_statement_timeout_seconds: float = Field(
-        30.0, alias="ORDERS_RUN_STATEMENT_TIMEOUT_SECONDS", ge=0
-    )
     run_lock_timeout_seconds: float = Field(5.0, alias="ORDERS_RUN_LOCK_TIMEOUT_SECONDS", ge=0)
     run_idle_timeout_seconds: float = Field(10.0, alias="ORDERS_RUN_IDLE_TIMEOUT_SECONDS", ge=0)
-    run_transient_retry_seconds: float = Field(
-        1.0, alias="ORDERS_RUN_TRANSIENT_RETRY_SECONDS", ge=0
-    )
     missed_run_grace_seconds: float = Field(60.0, alias="ORDERS_MISSED_RUN_GRACE_SECONDS", ge=0)
     missed_runs_max: int = Field(100, alias="ORDERS_MISSED_RUNS_MAX", ge=1, le=10_000)
     fair_share: bool = Field(True, alias="ORDERS_FAIR_SHARE")
-    maintenance_statement_timeout_seconds: float = Field(
-        60.0, alias="ORDERS_MAINTENANCE_STATEMENT_TIMEOUT_SECONDS", ge=0
-    )
     status_log_seconds: float = Field(1.0, alias="ORDERS_STATUS_LOG_SECONDS", gt=0)
     status_log_writer: bool = Field(True, alias="ORDERS_STATUS_LOG_WRITER")
     metrics_token: str | None = Field(None, alias="ORDERS_METRICS_TOKEN")
@@ -137,7 +125,6 @@ class Settings(BaseSettings):
     refresh_grace_seconds: float = Field(10.0, alias="ORDERS_REFRESH_GRACE_SECONDS", ge=0)
     # What is coming (issue 15): upcoming runs are kept this many hours ahead.
     upcoming_hours: int = Field(24, alias="ORDERS_UPCOMING_HOURS", ge=1, le=168)
-    upcoming_chunk: int = Field(1000, alias="ORDERS_UPCOMING_CHUNK", ge=1, le=100_000)
     upcoming_cron: str = Field("* * * * *", alias="ORDERS_UPCOMING_CRON")
 
     # Webhooks and circuit breakers (docs/webhooks.md).
@@ -155,33 +142,12 @@ class Settings(BaseSettings):
     webhook_max_per_destination: int = Field(8, alias="ORDERS_WEBHOOK_MAX_PER_DESTINATION", ge=0)
     webhook_sweep_cron: str = Field("* * * * * */10", alias="ORDERS_WEBHOOK_SWEEP_CRON")
     webhook_max_endpoints: int = Field(10, alias="ORDERS_WEBHOOK_MAX_ENDPOINTS", ge=1)
-    webhook_retention_days: int = Field(30, alias="ORDERS_WEBHOOK_RETENTION_DAYS", ge=1)
     circuit_failure_threshold: int = Field(5, alias="ORDERS_CIRCUIT_FAILURE_THRESHOLD", ge=1)
     circuit_cooldown_seconds: float = Field(60.0, alias="ORDERS_CIRCUIT_COOLDOWN_SECONDS", gt=0)
 
     # History retention (0 = keep forever), pruning, status-log pages, migrations, worker health.
     audit_retention_days: int = Field(400, alias="ORDERS_AUDIT_RETENTION_DAYS", ge=0)
     execution_retention_days: int = Field(90, alias="ORDERS_EXECUTION_RETENTION_DAYS", ge=0)
-    job_error_retention_days: int = Field(90, alias="ORDERS_JOB_ERROR_RETENTION_DAYS", ge=0)
-    outbox_retention_days: int = Field(30, alias="ORDERS_OUTBOX_RETENTION_DAYS", ge=0)
-    provider_request_retention_days: int = Field(
-        400, alias="ORDERS_PROVIDER_REQUEST_RETENTION_DAYS", ge=0
-    )
-    provider_digest_retention_days: int = Field(
-        400, alias="ORDERS_PROVIDER_DIGEST_RETENTION_DAYS", ge=0
-    )
-    prune_cron: str = Field("*/10 * * * *", alias="ORDERS_PRUNE_CRON")
-    prune_batch: int = Field(2000, alias="ORDERS_PRUNE_BATCH", ge=1, le=100_000)
-    prune_max_batches: int = Field(50, alias="ORDERS_PRUNE_MAX_BATCHES", ge=1)
-    status_log_page_lines: int = Field(5000, alias="ORDERS_STATUS_LOG_PAGE_LINES", ge=1)
-    status_log_max_pages: int = Field(20, alias="ORDERS_STATUS_LOG_MAX_PAGES", ge=1)
-    migration_lock_timeout_seconds: float = Field(
-        5.0, alias="ORDERS_MIGRATION_LOCK_TIMEOUT_SECONDS", gt=0
-    )
-    migration_index_lock_timeout_seconds: float = Field(
-        600.0, alias="ORDERS_MIGRATION_INDEX_LOCK_TIMEOUT_SECONDS", gt=0
-    )
-    migration_attempts: int = Field(20, alias="ORDERS_MIGRATION_ATTEMPTS", ge=1)
     worker_health_host: str = Field("127.0.0.1", alias="ORDERS_WORKER_HEALTH_HOST")
 
     # The CLI: who the audit trail names, passwords read instead of prompted for (never argv).
@@ -213,15 +179,15 @@ class Settings(BaseSettings):
         """Bounds for API requests and CLI commands."""
         return Timeouts(
             statement=self.db_statement_timeout_seconds,
-            lock=self.db_lock_timeout_seconds,
-            idle_in_transaction=self.db_idle_in_transaction_seconds,
+            lock=LOCK_TIMEOUT_SECONDS,
+            idle_in_transaction=IDLE_IN_TRANSACTION_SECONDS,
         )
 
     def run_timeouts(self) -> Timeouts:
         """Bounds for order runs: a frozen worker's batch is ended by the server after
         ORDERS_RUN_IDLE_TIMEOUT_SECONDS, releasing its orders for other workers."""
         return Timeouts(
-            statement=self.run_statement_timeout_seconds,
+            statement=RUN_STATEMENT_TIMEOUT_SECONDS,
             lock=self.run_lock_timeout_seconds,
             idle_in_transaction=self.run_idle_timeout_seconds,
         )
@@ -230,8 +196,8 @@ class Settings(BaseSettings):
         """Bounds for Procrastinate's own work and the mail and maintenance tasks; a frozen
         worker's open transaction is ended as quickly as a frozen run's."""
         return Timeouts(
-            statement=self.maintenance_statement_timeout_seconds,
-            lock=self.db_lock_timeout_seconds,
+            statement=MAINTENANCE_STATEMENT_TIMEOUT_SECONDS,
+            lock=LOCK_TIMEOUT_SECONDS,
             idle_in_transaction=self.run_idle_timeout_seconds,
         )
 
@@ -256,11 +222,8 @@ class Settings(BaseSettings):
         return Database(pool, self.api_timeouts())
 
     def keepalives(self) -> Keepalives:
-        return Keepalives(
-            self.db_keepalives_idle_seconds,
-            self.db_keepalives_interval_seconds,
-            self.db_keepalives_count,
-        )
+        """TCP keepalives: a vanished peer is noticed in 25 s (orders/database/pool.py)."""
+        return Keepalives()
 
     def require_jwt_secret(self) -> str:
         """The signing key; outside dev/test a missing, default or short key stops the API."""

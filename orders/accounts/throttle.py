@@ -18,6 +18,8 @@ from orders.core.errors import ApiError
 from orders.database import Database, Q
 from orders.settings import Settings
 
+MAX_LOCKOUT = timedelta(seconds=900)  # the lockout doubles per failure up to this
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -34,7 +36,7 @@ class Limits:
             per_address=settings.login_max_failures_per_address,
             window=timedelta(seconds=settings.login_window_seconds),
             lockout=timedelta(seconds=settings.login_lockout_seconds),
-            max_lock=timedelta(seconds=settings.login_max_lockout_seconds),
+            max_lock=MAX_LOCKOUT,
         )
 
 

@@ -18,15 +18,11 @@ def db() -> None:
 @db.command("migrate")
 def db_migrate() -> None:
     """Apply Procrastinate's schema and every pending sql/NNNN_*.sql migration (each waits at
-    most ORDERS_MIGRATION_LOCK_TIMEOUT_SECONDS for a lock, then retries)."""
+    most 5 s for a lock, 600 s for an index build's, then retries: orders/database/migrate.py)."""
     from orders.database.migrate import Locking, migrate
 
     settings = Settings()
-    locking = Locking(
-        lock_timeout=settings.migration_lock_timeout_seconds,
-        index_lock_timeout=settings.migration_index_lock_timeout_seconds,
-        attempts=settings.migration_attempts,
-    )
+    locking = Locking()
     url = or_exit(settings.require_database_url)
     applied = or_exit(lambda: migrate(url, locking=locking))
     click.echo("applied: " + ", ".join(applied) if applied else "database is up to date")

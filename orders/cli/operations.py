@@ -54,7 +54,7 @@ def _bytes(n: int) -> str:
 @click.option(
     "--retention-hours",
     type=click.IntRange(min=1),
-    help="Finished jobs only; default: ORDERS_JOB_RETENTION_HOURS.",
+    help="Finished jobs only; default: 168 hours.",
 )
 def prune(retention_hours: int | None) -> None:
     """Delete history past its retention now (as the prune_history task does), expired

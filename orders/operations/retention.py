@@ -34,6 +34,17 @@ ROLLUP_MINUTES_KEPT = timedelta(days=7)  # twice the dashboard's longest window,
 TIMEOUTS = Timeouts(statement=60, lock=5, idle_in_transaction=60)
 
 
+# History an operator has no reason to keep longer or shorter than this (the audit trail and
+# run history are settings: legal retention and disk). Finished jobs only feed the timeline.
+FIXED_RETENTION_DAYS = {
+    "job_errors": 90,
+    "outbox": 30,
+    "provider_requests": 400,
+    "provider_digests": 400,
+}
+FINISHED_JOB_RETENTION = timedelta(hours=168)
+
+
 @dataclass(frozen=True)
 class Retention:
     """How long each history table keeps its rows (None: forever), and the size of the work."""
@@ -47,14 +58,10 @@ class Retention:
         days = {
             "order_events": settings.audit_retention_days,
             "order_executions": settings.execution_retention_days,
-            "job_errors": settings.job_error_retention_days,
-            "outbox": settings.outbox_retention_days,
-            "provider_requests": settings.provider_request_retention_days,
-            "provider_digests": settings.provider_digest_retention_days,
-        }
+        } | FIXED_RETENTION_DAYS
         keep = {t: timedelta(days=d) if d else None for t, d in days.items()}
-        keep["procrastinate_jobs"] = timedelta(hours=settings.job_retention_hours)
-        return cls(keep, settings.prune_batch, settings.prune_max_batches)
+        keep["procrastinate_jobs"] = FINISHED_JOB_RETENTION
+        return cls(keep)
 
 
 def prune(conn: Connection, retention: Retention, now: datetime) -> dict[str, int]:

@@ -26,6 +26,7 @@ from tasks.jobs.app import app, settings_of
 log = logging.getLogger(__name__)
 
 
+@app.periodic(cron="* * * * * */30")  # the API also defers it when it queues mail
 @app.task(queue=MAIL_QUEUE, name=SEND_OUTBOX, pass_context=True)
 async def send_outbox(context: JobContext, timestamp: int | None = None) -> int:
     """Deliver due mail: deferred by each transaction that queues mail, and periodically for

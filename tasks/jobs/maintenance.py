@@ -56,6 +56,7 @@ async def _requeue(conn, cur, order: dict, now: datetime) -> None:
     log.warning("order %s re-deferred as job %s (%s)", order["order_id"], job_id, reason)
 
 
+@app.periodic(cron="*/10 * * * *")
 @app.task(queue="maintenance", name="prune_history", pass_context=True)
 async def prune_history(context: JobContext, timestamp: int) -> dict[str, int]:
     """Delete history past its retention, in bounded batches (orders.operations.retention)."""

@@ -16,8 +16,6 @@ def schedules(settings: Settings) -> dict:
     """{task: cron} for the tasks whose cron an operator sets."""
     return {
         maintenance.recover_stuck_orders: settings.stuck_orders_cron,
-        maintenance.prune_history: settings.prune_cron,
-        mail.send_outbox: settings.outbox_cron,
         mail.send_provider_digests: settings.digest_cron,
         mail.send_customer_notices: settings.customer_digest_cron,
         upcoming.expand_upcoming_runs: settings.upcoming_cron,

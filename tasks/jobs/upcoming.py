@@ -23,6 +23,8 @@ from orders.scheduling.upcoming.upkeep import Pass, upkeep
 from orders.settings import Settings
 from tasks.jobs.app import app, settings_of
 
+UPKEEP_CHUNK = 1000  # orders expanded per statement: bounds one statement's work
+
 log = logging.getLogger(__name__)
 
 
@@ -45,4 +47,4 @@ def _pass(settings: Settings, now: datetime) -> Pass:
     keepalives = settings.keepalives().connect_kwargs()
     with psycopg.connect(url, autocommit=True, row_factory=dict_row, **keepalives) as conn:
         conn.execute(Q["session_configure_worker_pool"], settings.maintenance_timeouts().params())
-        return upkeep(conn, now, settings.upcoming_hours, settings.upcoming_chunk)
+        return upkeep(conn, now, settings.upcoming_hours, UPKEEP_CHUNK)

@@ -19,6 +19,8 @@ from procrastinate import JobContext
 from orders.database import Q
 from tasks.jobs.app import app, settings_of
 
+EVENT_RETENTION_DAYS = 30  # delivered events are kept this long for GET /webhooks/deliveries
+
 log = logging.getLogger(__name__)
 
 
@@ -46,9 +48,9 @@ async def deliver_webhooks(context: JobContext, timestamp: int | None = None) ->
 @app.periodic(cron="37 * * * *")
 @app.task(queue="maintenance", name="prune_webhook_events", pass_context=True)
 async def prune_webhook_events(context: JobContext, timestamp: int) -> int:
-    """Forget settled webhook events past ORDERS_WEBHOOK_RETENTION_DAYS, in bounded batches."""
+    """Forget settled webhook events past EVENT_RETENTION_DAYS, in bounded batches."""
     now = datetime.fromtimestamp(timestamp, UTC)
-    days = settings_of(context).webhook_retention_days
+    days = EVENT_RETENTION_DAYS
     params = {"cutoff": now - timedelta(days=days), "batch": 10_000}
     async with app.connector.pool.connection() as conn:
         deleted = await prune_events(conn, params)

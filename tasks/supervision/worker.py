@@ -130,7 +130,7 @@ def run_worker(
     health = WorkerHealth(stale_after=settings.stalled_after_seconds)
     if settings.worker_health_port:
         serve(health, settings.worker_health_port, settings.worker_health_host)
-    paging = Paging(settings.status_log_page_lines, settings.status_log_max_pages)
+    paging = Paging()
     status_log = Writer(
         settings.database_url, settings.log_file, settings.status_log_seconds, paging
     )
@@ -172,7 +172,6 @@ def run_policy(settings: Settings, name: str | None) -> Policy:
         batch=settings.executor_batch,
         max_attempts=settings.run_max_attempts,
         retry_base=settings.retry_base,
-        transient_delay=settings.run_transient_retry_seconds,
         levels=PRIORITY_LEVELS,
         timeouts=settings.run_timeouts(),
         missed=MissedRules.from_settings(settings),
