@@ -56,19 +56,44 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
+    # Where it runs, and the database (orders/database/).
     env: Literal["production", "dev", "test"] = Field("production", alias="ORDERS_ENV")
     database_url: str | None = Field(None, alias="DATABASE_URL")
-    jwt_secret_key: str | None = Field(None, alias="JWT_SECRET_KEY")
-    access_token_minutes: int = Field(15, alias="JWT_ACCESS_TOKEN_MINUTES", gt=0)
-    refresh_token_days: int = Field(30, alias="JWT_REFRESH_TOKEN_DAYS", gt=0)
-    log_file: Path = Field(Path("logs/orders.log"), alias="ORDERS_LOG_FILE")
-    max_body_bytes: int = Field(64 * 1024, alias="ORDERS_MAX_BODY_BYTES", gt=0)
+    database_read_url: str | None = Field(None, alias="DATABASE_READ_URL")
     db_pool_min: int = Field(1, alias="DB_POOL_MIN", ge=0)
     db_pool_max: int = Field(10, alias="DB_POOL_MAX", gt=0)
     db_timeout_seconds: float = Field(5.0, alias="DB_TIMEOUT_SECONDS", gt=0)
     db_statement_timeout_seconds: float = Field(10.0, alias="DB_STATEMENT_TIMEOUT_SECONDS", ge=0)
     db_prepare: bool = Field(True, alias="DB_PREPARED_STATEMENTS")
+
+    # The API and accounts: tokens, bodies, proxies, login throttling, per-account limits
+    # (orders/accounts/). A limit left None takes ORDERS_ENV's default (off in test).
+    jwt_secret_key: str | None = Field(None, alias="JWT_SECRET_KEY")
+    access_token_minutes: int = Field(15, alias="JWT_ACCESS_TOKEN_MINUTES", gt=0)
+    refresh_token_days: int = Field(30, alias="JWT_REFRESH_TOKEN_DAYS", gt=0)
+    refresh_grace_seconds: float = Field(10.0, alias="ORDERS_REFRESH_GRACE_SECONDS", ge=0)
+    max_body_bytes: int = Field(64 * 1024, alias="ORDERS_MAX_BODY_BYTES", gt=0)
+    trusted_proxies: int = Field(0, alias="ORDERS_TRUSTED_PROXIES", ge=0)
+    metrics_token: str | None = Field(None, alias="ORDERS_METRICS_TOKEN")
+    login_max_failures_per_account: int = Field(
+        5, alias="ORDERS_LOGIN_MAX_FAILURES_PER_ACCOUNT", ge=1
+    )
+    login_max_failures_per_address: int = Field(
+        20, alias="ORDERS_LOGIN_MAX_FAILURES_PER_ADDRESS", ge=1
+    )
+    login_window_seconds: float = Field(900, alias="ORDERS_LOGIN_WINDOW_SECONDS", gt=0)
+    login_lockout_seconds: float = Field(30, alias="ORDERS_LOGIN_LOCKOUT_SECONDS", gt=0)
+    api_rate_limit: int | None = Field(None, alias="ORDERS_API_RATE_LIMIT", ge=0)
+    api_rate_window_seconds: float = Field(60.0, alias="ORDERS_API_RATE_WINDOW_SECONDS", gt=0)
+    max_active_orders: int | None = Field(None, alias="ORDERS_MAX_ACTIVE_ORDERS", ge=0)
+    min_interval_seconds: float | None = Field(None, alias="ORDERS_MIN_INTERVAL_SECONDS", ge=1)
+    batch_max_orders: int = Field(1000, alias="ORDERS_BATCH_MAX_ORDERS", ge=1, le=10_000)
+    batch_max_body_bytes: int = Field(4 * 1024 * 1024, alias="ORDERS_BATCH_MAX_BODY_BYTES", gt=0)
+
+    # Scheduling and the worker: attempts, polling, liveness, the executor, missed runs,
+    # upcoming runs (orders/scheduling/, tasks/).
     run_max_attempts: int = Field(6, alias="ORDERS_RUN_MAX_ATTEMPTS", ge=1)
+    legacy_max_attempts: int | None = Field(None, alias="ORDERS_MAX_ATTEMPTS", ge=0)
     retry_base: int = Field(2, alias="ORDERS_RETRY_BASE_SECONDS", ge=0)
     poll_seconds: float = Field(5.0, alias="ORDERS_WORKER_POLL_SECONDS", gt=0)
     heartbeat_seconds: float = Field(5.0, alias="ORDERS_WORKER_HEARTBEAT_SECONDS", gt=0)
@@ -76,6 +101,19 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(30.0, alias="ORDERS_SHUTDOWN_TIMEOUT_SECONDS", gt=0)
     stuck_orders_cron: str = Field("* * * * *", alias="ORDERS_STUCK_ORDERS_CRON")
     stuck_grace_seconds: float = Field(30.0, alias="ORDERS_STUCK_GRACE_SECONDS", ge=0)
+    executor_batch: int = Field(500, alias="ORDERS_EXECUTOR_BATCH", ge=1, le=10_000)
+    executor_slots: int = Field(2, alias="ORDERS_EXECUTOR_SLOTS", ge=1, le=64)
+    run_lock_timeout_seconds: float = Field(5.0, alias="ORDERS_RUN_LOCK_TIMEOUT_SECONDS", ge=0)
+    run_idle_timeout_seconds: float = Field(10.0, alias="ORDERS_RUN_IDLE_TIMEOUT_SECONDS", ge=0)
+    missed_run_grace_seconds: float = Field(60.0, alias="ORDERS_MISSED_RUN_GRACE_SECONDS", ge=0)
+    missed_runs_max: int = Field(100, alias="ORDERS_MISSED_RUNS_MAX", ge=1, le=10_000)
+    fair_share: bool = Field(True, alias="ORDERS_FAIR_SHARE")
+    upcoming_hours: int = Field(24, alias="ORDERS_UPCOMING_HOURS", ge=1, le=168)
+    upcoming_cron: str = Field("* * * * *", alias="ORDERS_UPCOMING_CRON")
+    worker_health_port: int | None = Field(None, alias="ORDERS_WORKER_HEALTH_PORT", gt=0, lt=65536)
+    worker_health_host: str = Field("127.0.0.1", alias="ORDERS_WORKER_HEALTH_HOST")
+
+    # Mail and provider digests (orders/mail/, orders/providers/).
     digest_cron: str = Field("0 */4 * * *", alias="ORDERS_DIGEST_CRON")
     customer_notify: Literal["immediate", "digest"] = Field(
         "immediate", alias="ORDERS_CUSTOMER_NOTIFY"
@@ -90,44 +128,9 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(10.0, alias="SMTP_TIMEOUT_SECONDS", gt=0)
     mail_dir: Path = Field(Path(".data/mail"), alias="ORDERS_MAIL_DIR")
     mail_max_attempts: int = Field(10, alias="ORDERS_MAIL_MAX_ATTEMPTS", ge=1)
-    login_max_failures_per_account: int = Field(
-        5, alias="ORDERS_LOGIN_MAX_FAILURES_PER_ACCOUNT", ge=1
-    )
-    login_max_failures_per_address: int = Field(
-        20, alias="ORDERS_LOGIN_MAX_FAILURES_PER_ADDRESS", ge=1
-    )
-    login_window_seconds: float = Field(900, alias="ORDERS_LOGIN_WINDOW_SECONDS", gt=0)
-    login_lockout_seconds: float = Field(30, alias="ORDERS_LOGIN_LOCKOUT_SECONDS", gt=0)
-    trusted_proxies: int = Field(0, alias="ORDERS_TRUSTED_PROXIES", ge=0)
-    executor_batch: int = Field(500, alias="ORDERS_EXECUTOR_BATCH", ge=1, le=10_000)
-    executor_slots: int = Field(2, alias="ORDERS_EXECUTOR_SLOTS", ge=1, le=64)
-    run_lock_timeout_seconds: float = Field(5.0, alias="ORDERS_RUN_LOCK_TIMEOUT_SECONDS", ge=0)
-    run_idle_timeout_seconds: float = Field(10.0, alias="ORDERS_RUN_IDLE_TIMEOUT_SECONDS", ge=0)
-    missed_run_grace_seconds: float = Field(60.0, alias="ORDERS_MISSED_RUN_GRACE_SECONDS", ge=0)
-    missed_runs_max: int = Field(100, alias="ORDERS_MISSED_RUNS_MAX", ge=1, le=10_000)
-    fair_share: bool = Field(True, alias="ORDERS_FAIR_SHARE")
-    status_log_seconds: float = Field(1.0, alias="ORDERS_STATUS_LOG_SECONDS", gt=0)
-    status_log_writer: bool = Field(True, alias="ORDERS_STATUS_LOG_WRITER")
-    metrics_token: str | None = Field(None, alias="ORDERS_METRICS_TOKEN")
-    worker_health_port: int | None = Field(None, alias="ORDERS_WORKER_HEALTH_PORT", gt=0, lt=65536)
     mail_retry_base_seconds: float = Field(60.0, alias="ORDERS_MAIL_RETRY_BASE_SECONDS", ge=0)
-    # Batches and reading from a replica (issue 14).
-    batch_max_orders: int = Field(1000, alias="ORDERS_BATCH_MAX_ORDERS", ge=1, le=10_000)
-    batch_max_body_bytes: int = Field(4 * 1024 * 1024, alias="ORDERS_BATCH_MAX_BODY_BYTES", gt=0)
-    database_read_url: str | None = Field(None, alias="DATABASE_READ_URL")
-    # Per-account limits and sessions (issue 13). None: the default for ORDERS_ENV (limits are
-    # off in test, so one-account benchmarks and the suite run unthrottled).
-    legacy_max_attempts: int | None = Field(None, alias="ORDERS_MAX_ATTEMPTS", ge=0)
-    api_rate_limit: int | None = Field(None, alias="ORDERS_API_RATE_LIMIT", ge=0)
-    api_rate_window_seconds: float = Field(60.0, alias="ORDERS_API_RATE_WINDOW_SECONDS", gt=0)
-    max_active_orders: int | None = Field(None, alias="ORDERS_MAX_ACTIVE_ORDERS", ge=0)
-    min_interval_seconds: float | None = Field(None, alias="ORDERS_MIN_INTERVAL_SECONDS", ge=1)
-    refresh_grace_seconds: float = Field(10.0, alias="ORDERS_REFRESH_GRACE_SECONDS", ge=0)
-    # What is coming (issue 15): upcoming runs are kept this many hours ahead.
-    upcoming_hours: int = Field(24, alias="ORDERS_UPCOMING_HOURS", ge=1, le=168)
-    upcoming_cron: str = Field("* * * * *", alias="ORDERS_UPCOMING_CRON")
 
-    # Webhooks and circuit breakers (docs/webhooks.md).
+    # Webhooks and circuit breakers (orders/webhooks/, docs/webhooks.md).
     webhook_allow_private_targets: bool = Field(False, alias="ORDERS_WEBHOOK_ALLOW_PRIVATE_TARGETS")
     webhook_connect_timeout_seconds: float = Field(
         5.0, alias="ORDERS_WEBHOOK_CONNECT_TIMEOUT_SECONDS", gt=0
@@ -145,10 +148,12 @@ class Settings(BaseSettings):
     circuit_failure_threshold: int = Field(5, alias="ORDERS_CIRCUIT_FAILURE_THRESHOLD", ge=1)
     circuit_cooldown_seconds: float = Field(60.0, alias="ORDERS_CIRCUIT_COOLDOWN_SECONDS", gt=0)
 
-    # History retention (0 = keep forever), pruning, status-log pages, migrations, worker health.
+    # Operations: the status log and history retention, 0 = keep forever (orders/operations/).
+    log_file: Path = Field(Path("logs/orders.log"), alias="ORDERS_LOG_FILE")
+    status_log_seconds: float = Field(1.0, alias="ORDERS_STATUS_LOG_SECONDS", gt=0)
+    status_log_writer: bool = Field(True, alias="ORDERS_STATUS_LOG_WRITER")
     audit_retention_days: int = Field(400, alias="ORDERS_AUDIT_RETENTION_DAYS", ge=0)
     execution_retention_days: int = Field(90, alias="ORDERS_EXECUTION_RETENTION_DAYS", ge=0)
-    worker_health_host: str = Field("127.0.0.1", alias="ORDERS_WORKER_HEALTH_HOST")
 
     # The CLI: who the audit trail names, passwords read instead of prompted for (never argv).
     operator: str | None = Field(None, alias="ORDERS_OPERATOR")
