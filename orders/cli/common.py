@@ -30,8 +30,7 @@ def services() -> Iterator[tuple[Database, Settings]]:
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        raise click.ClickException(f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+        raise click.ClickException(first_error(exc)) from None
     finally:
         db.close()
 
@@ -67,6 +66,7 @@ def or_exit(check):
         raise click.ClickException(str(exc)) from None
 
 
-def first_error(exc) -> str:
+def first_error(exc: ValidationError) -> str:
+    """The first invalid field and why, as one line: `field: message`."""
     error = exc.errors(include_url=False)[0]
     return f"{'.'.join(map(str, error['loc'])) or 'input'}: {error['msg']}"
